@@ -1,0 +1,57 @@
+"""Reading requests: JSON bodies through schemas, query flags, path values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from marshmallow import Schema, ValidationError
+
+from ..core.errors import FieldError, InvalidRequest, MalformedRequest
+from .schemas import flatten, subject_id_problem
+
+
+def json_body(schema: Schema) -> dict[str, Any]:
+    """The body parsed by `schema`; 400 for unreadable JSON, 422 for rule breaks."""
+    if not request.is_json:
+        raise MalformedRequest(
+            "the body must be JSON (Content-Type: application/json)",
+            errors=[FieldError("Content-Type", "expected application/json")],
+        )
+    data = request.get_json(silent=True)
+    if data is None:
+        raise MalformedRequest("the body is not valid JSON")
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object",
+                             errors=[FieldError("body", "expected an object")])
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise InvalidRequest(
+            "the request body is not valid",
+            errors=[FieldError(f, m) for f, m in flatten(exc.messages)],
+        ) from exc
+
+
+def path_subject(subject_id: str) -> str:
+    problem = subject_id_problem(subject_id)
+    if problem:
+        raise InvalidRequest("subject_id is not valid", errors=[FieldError("subject_id", problem)])
+    return subject_id
+
+
+def flag(name: str) -> bool:
+    value = request.args.get(name)
+    if value is None:
+        return False
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no", ""):
+        return False
+    raise InvalidRequest(f"'{name}' must be true or false",
+                         errors=[FieldError(name, "expected true or false")])
+
+
+def gpc_signal() -> bool:
+    """Global Privacy Control: only `Sec-GPC: 1` counts."""
+    return request.headers.get("Sec-GPC", "").strip() == "1"
