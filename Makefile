@@ -19,7 +19,7 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/flask --app gateway db upgrade
 	$(BIN)/flask --app gateway policy check
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - 'gateway:create_app()'
+	HOST=$(HOST) PORT=$(PORT) WEB_CONCURRENCY=$(WORKERS) $(BIN)/gunicorn --config gunicorn.conf.py 'gateway:create_app()'
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["TESTING"] = settings.testing
     app.json.sort_keys = False
+    app.json.ensure_ascii = False
 
     try:
         policy, files = load_policy(settings.policy_dir)

@@ -1,0 +1,18 @@
+"""gunicorn settings for Consent Gateway (`gunicorn 'gateway:create_app()'` reads this file).
+
+No access log: request paths carry raw subject ids; the gateway logs its own
+request lines with the route template and a request id instead.
+"""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = "sync" if threads == 1 else "gthread"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
