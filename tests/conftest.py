@@ -125,6 +125,10 @@ def gw(app):
 
 @pytest.fixture
 def client(app):
+    """A test client that checks every response against openapi.yaml (tests/contract.py)."""
+    from contract import ValidatingClient
+
+    app.test_client_class = ValidatingClient
     return app.test_client()
 
 
