@@ -17,6 +17,7 @@ STATUS = {
     "forbidden": 403,
     "not_found": 404,
     "conflict": 409,
+    "unsupported_media_type": 415,
     "unprocessable": 422,
     "rate_limited": 429,
 }

@@ -7,14 +7,14 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, ValidationError
 
-from ..core.errors import FieldError, InvalidRequest, MalformedRequest
+from ..core.errors import FieldError, InvalidRequest, MalformedRequest, UnsupportedMediaType
 from .schemas import flatten, subject_id_problem
 
 
 def json_body(schema: Schema) -> dict[str, Any]:
     """The body parsed by `schema`; 400 for unreadable JSON, 422 for rule breaks."""
     if not request.is_json:
-        raise MalformedRequest(
+        raise UnsupportedMediaType(
             "the body must be JSON (Content-Type: application/json)",
             errors=[FieldError("Content-Type", "expected application/json")],
         )

@@ -45,6 +45,13 @@ class MalformedRequest(GatewayError):
     title = "Malformed request"
 
 
+class UnsupportedMediaType(GatewayError):
+    """A body in a format the endpoint does not read (HTTP 415)."""
+
+    kind = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
 class NotFound(GatewayError):
     kind = "not_found"
     title = "Not found"

@@ -265,7 +265,7 @@ def test_bad_bodies_are_problems_and_change_nothing(client, banner, gw, body, st
         ("{not json", "application/json", 400),
         ("[1, 2]", "application/json", 422),
         ("null", "application/json", 400),
-        ("subject_id=u-1", "application/x-www-form-urlencoded", 400),
+        ("subject_id=u-1", "application/x-www-form-urlencoded", 415),
         ('{"subject_id": "u-1", "purposes": {"ads": "granted"}, "pad": "' + "x" * 70000 + '"}',
          "application/json", 413),
         (b"\xff\xfe\x00", "application/json", 400),

@@ -206,11 +206,10 @@ def test_400_body_that_is_not_json(client, banner):
     assert response.status_code == 400
 
 
-def test_400_for_a_body_that_is_not_sent_as_json(client, banner):
-    # the gateway answers 400 (not 415) when Content-Type is not application/json
+def test_415_for_a_body_that_is_not_sent_as_json(client, banner):
     response = client.post("/v1/notices/served", data="subject_id=x", headers=banner,
                            content_type="application/x-www-form-urlencoded")
-    assert response.status_code == 400
+    assert response.status_code == 415
     assert response.get_json()["errors"][0]["field"] == "Content-Type"
 
 
