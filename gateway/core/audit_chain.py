@@ -1,0 +1,171 @@
+"""The audit log's hash chain and export format (API.md, "Audit export"), as pure functions.
+
+An event's `hash` is the hex SHA-256 of the canonical JSON of the event without
+its `hash` field (so it covers `prev_hash`); the first event's `prev_hash` is
+64 zeros. An export is one canonical JSON object per line, then a manifest
+line whose `sha256` covers every preceding byte and whose `signature` is over
+the canonical JSON of the manifest without `signature`. With these
+definitions an auditor needs nothing but the public key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def timestamp(value: datetime) -> str:
+    """RFC 3339 UTC with microseconds: one spelling per instant, so hashes are stable."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_body(
+    seq: int, at: datetime, type: str, actor: str, subject: str | None, data: Mapping[str, Any],
+    prev_hash: str,
+) -> dict[str, Any]:
+    """The exported event without `hash`; fields of `data` sit at the top level."""
+    body: dict[str, Any] = dict(data)
+    body.update(seq=seq, at=timestamp(at), type=type, actor=actor, subject=subject,
+                prev_hash=prev_hash)
+    return body
+
+
+def event_hash(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical({k: v for k, v in body.items() if k != "hash"})).hexdigest()
+
+
+def seal(body: dict[str, Any]) -> dict[str, Any]:
+    """The event with its `hash`."""
+    return {**body, "hash": event_hash(body)}
+
+
+def export_line(event: Mapping[str, Any]) -> bytes:
+    return canonical(event) + b"\n"
+
+
+def manifest_payload(
+    *, count: int, first_seq: int | None, last_seq: int | None, sha256: str,
+    chain_head: str | None, key_id: str, exported_at: str, filters: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "count": count,
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+        "sha256": sha256,
+        "chain_head": chain_head,
+        "key_id": key_id,
+        "exported_at": exported_at,
+        "filters": dict(filters),
+    }
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    count: int
+    message: str
+    line: int | None = None  # 1-based line number of the first bad line of a file
+    seq: int | None = None  # the first bad seq of the database
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else (f"seq {self.seq}: " if self.seq else "")
+        return f"{'OK' if self.ok else 'FAILED'}: {where}{self.message}"
+
+
+def verify_export(
+    lines: Iterable[bytes],
+    verify_signature: Callable[[str, bytes, str], bool],
+) -> VerifyResult:
+    """Check an NDJSON export and name the first bad line.
+
+    Checks each event's hash, the chain between consecutive seqs, that seqs
+    increase, and, in an unfiltered export, that none is missing; then the
+    manifest's count, first/last seq, chain head, SHA-256 of the lines before
+    it, and its signature (`verify_signature(key_id, message, signature_b64)`).
+    """
+    digest = hashlib.sha256()
+    count = 0
+    prev: dict[str, Any] | None = None
+    first_seq = None
+    manifest = None
+    lineno = 0
+    fatal: list[tuple[int, str]] = []
+    gaps: list[tuple[int, str]] = []
+    for lineno, raw in enumerate(lines, start=1):
+        if manifest is not None:
+            fatal.append((lineno, "data after the manifest line"))
+            break
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            fatal.append((lineno, "not a JSON line"))
+            break
+        if isinstance(obj, dict) and set(obj) == {"manifest"}:
+            manifest = obj["manifest"]
+            continue
+        digest.update(raw if raw.endswith(b"\n") else raw + b"\n")
+        if not isinstance(obj, dict) or not isinstance(obj.get("seq"), int):
+            fatal.append((lineno, "not an audit event"))
+            break
+        seq = obj["seq"]
+        if obj.get("hash") != event_hash(obj):
+            fatal.append((lineno, f"event seq {seq} does not match its hash (changed)"))
+        if prev is None:
+            first_seq = seq
+            if seq == 1 and obj.get("prev_hash") != GENESIS:
+                fatal.append((lineno, "the first event does not start from the genesis hash"))
+        elif seq <= prev["seq"]:
+            fatal.append((lineno, f"seq {seq} comes after seq {prev['seq']} (reordered or inserted)"))
+        elif seq == prev["seq"] + 1:
+            if obj.get("prev_hash") != prev.get("hash"):
+                fatal.append((lineno, f"event seq {seq} does not link to seq {prev['seq']} "
+                                      "(removed, inserted or reordered)"))
+        else:
+            gaps.append((lineno, f"seq {seq} follows seq {prev['seq']}: events between them "
+                                 "are missing (removed or reordered)"))
+        prev = obj
+        count += 1
+    if manifest is None and not fatal:
+        return VerifyResult(False, count, "no manifest line at the end (truncated)", lineno + 1)
+    filtered = isinstance(manifest, dict) and any(
+        v not in (None, [], {}) for v in (manifest.get("filters") or {}).values()
+    )
+    problems = sorted(fatal + ([] if filtered else gaps))
+    if problems:
+        line, message = problems[0]
+        return VerifyResult(False, count, message, line)
+    if not isinstance(manifest, dict):
+        return VerifyResult(False, count, "the manifest is not an object", lineno)
+    if not filtered and first_seq not in (None, 1):
+        return VerifyResult(False, count, f"an unfiltered export starts at seq {first_seq}, not 1 "
+                                          "(events removed)", 1)
+    checks = [
+        (manifest.get("count") == count, f"manifest count {manifest.get('count')} but {count} events"),
+        (manifest.get("first_seq") == first_seq, "manifest first_seq does not match"),
+        (manifest.get("last_seq") == (prev["seq"] if prev else None), "manifest last_seq does not match"),
+        (manifest.get("chain_head") == (prev["hash"] if prev else None),
+         "manifest chain_head does not match"),
+        (manifest.get("sha256") == digest.hexdigest(), "the lines do not match the manifest sha256"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            return VerifyResult(False, count, message, lineno)
+    signature = manifest.get("signature")
+    unsigned = {k: v for k, v in manifest.items() if k != "signature"}
+    if not isinstance(signature, str) or not verify_signature(
+        str(manifest.get("key_id")), canonical(unsigned), signature
+    ):
+        return VerifyResult(False, count, "the manifest signature does not verify", lineno)
+    last = prev["seq"] if prev else None
+    return VerifyResult(True, count, f"{count} events, seq {first_seq}..{last}, chain and signature "
+                                     f"hold (key {manifest.get('key_id')})")
