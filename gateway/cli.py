@@ -96,6 +96,178 @@ def properties_list() -> None:
     _echo_json(properties.list_properties(_gw()))
 
 
+def _explain(exc: GatewayError) -> str:
+    return "; ".join([exc.detail] + [f"{e.field}: {e.message}" for e in exc.errors])
+
+
+clients_cli = AppGroup("clients", help="Service clients (OAuth2 client credentials).")
+
+
+@clients_cli.command("create")
+@click.option("--name", required=True)
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="A scope such as consent:write (repeat for more).")
+@click.option("--purpose", "purposes", multiple=True,
+              help="A purpose of the policy the client may use (repeat for more).")
+def clients_create(name: str, scopes: tuple[str, ...], purposes: tuple[str, ...]) -> None:
+    """Create a client; prints its id and its secret (shown once)."""
+    from .services import clients
+
+    gw = _gw()
+    _needs_policy(gw)
+    split = [s for value in scopes for s in value.replace(",", " ").split()]
+    wanted = [p for value in purposes for p in value.replace(",", " ").split()]
+    try:
+        created = clients.create_client(gw, name, split, wanted)
+    except GatewayError as exc:
+        _fail(_explain(exc))
+    _echo_json({k: created[k] for k in ("client_id", "client_secret", "scopes", "purposes", "name")})
+
+
+@clients_cli.command("list")
+def clients_list() -> None:
+    """Every client with its scopes and purposes (never the secrets)."""
+    from .services import clients
+
+    _echo_json(clients.list_clients(_gw()))
+
+
+@clients_cli.command("rotate-secret")
+@click.argument("client_id")
+def clients_rotate_secret(client_id: str) -> None:
+    """A new secret for the client (shown once); the old one stops working at once."""
+    from .services import clients
+
+    try:
+        _echo_json(clients.rotate_secret(_gw(), client_id))
+    except GatewayError as exc:
+        _fail(_explain(exc))
+
+
+@clients_cli.command("revoke")
+@click.argument("client_id")
+def clients_revoke(client_id: str) -> None:
+    """No new tokens, and the client's unexpired tokens are refused from now on."""
+    from .services import clients
+
+    try:
+        _echo_json(clients.revoke_client(_gw(), client_id))
+    except GatewayError as exc:
+        _fail(_explain(exc))
+
+
+keys_cli = AppGroup("keys", help="Token signing keys.")
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """A new signing key; tokens signed with the previous one stay valid until they expire."""
+    from .services import clients
+
+    try:
+        _echo_json(clients.rotate_signing_key(_gw()))
+    except GatewayError as exc:
+        _fail(_explain(exc))
+
+
+
+audit_cli = AppGroup("audit", help="The tamper-evident audit log.")
+
+
+def _time_option(value: str | None, name: str):
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        _fail(f"--{name} must be an RFC 3339 time with a zone, e.g. 2026-11-01T00:00:00Z")
+    return parsed.astimezone(UTC)
+
+
+@audit_cli.command("export")
+@click.option("--since", help="RFC 3339 time (inclusive)")
+@click.option("--until", help="RFC 3339 time (exclusive)")
+@click.option("--type", "types", multiple=True, help="only events of this type (repeatable)")
+@click.option("--subject-id", help="only events of this subject (raw id; matched by pseudonym)")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def audit_export(since, until, types, subject_id, fmt, output: Path) -> None:
+    """Write a signed export (CSV gets FILE.manifest.json beside it)."""
+    from .services import audit
+
+    gw = _gw()
+    flt = audit.make_filter(gw, since=_time_option(since, "since"), until=_time_option(until, "until"),
+                            types=types, subject_id=subject_id)
+    if fmt == "jsonl":
+        count = 0
+        with output.open("wb") as fh:
+            for line in audit.export(gw, "cli", flt):
+                fh.write(line)
+                count += 1
+        click.echo(f"{output}: {count - 1} events and the signed manifest")
+    else:
+        with output.open("wb") as fh:
+            manifest = audit.export_csv(gw, "cli", flt, fh)
+        manifest_path = output.with_name(output.name + ".manifest.json")
+        manifest_path.write_text(json.dumps({"manifest": manifest}, indent=2) + "\n")
+        click.echo(f"{output}: {manifest['count']} events; manifest in {manifest_path}")
+
+
+@audit_cli.command("verify")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM file of the public key; without it the gateway's own keys are used")
+@click.option("--database", is_flag=True, help="verify the chain stored in the database instead")
+def audit_verify(file: Path | None, public_key: Path | None, database: bool) -> None:
+    """Exit 0 with a summary if chain and signature hold; else name the first bad line (or seq)."""
+    from .services import audit
+
+    gw = _gw()
+    if database:
+        result = audit.verify_database(gw)
+    elif file is None:
+        _fail("give an export FILE or --database", 2)
+    else:
+        pem = public_key.read_text() if public_key else None
+        if file.suffix == ".csv":
+            manifest_path = file.with_name(file.name + ".manifest.json")
+            if not manifest_path.exists():
+                _fail(f"{manifest_path} is missing: a CSV export is verified with its manifest")
+            with file.open("rb") as fh:
+                result = audit.verify_csv(gw, fh, manifest_path.read_text(), pem)
+        else:
+            with file.open("rb") as fh:
+                result = audit.verify_lines(gw, fh, pem)
+    if result.ok:
+        click.echo(str(result))
+    else:
+        click.echo(str(result), err=True)
+        sys.exit(1)
+
+
+@audit_cli.command("seal")
+def audit_seal() -> None:
+    """Chain every pending audit event now (the gateway also does this in batches)."""
+    from .services import audit
+
+    click.echo(f"sealed {audit.seal(_gw(), wait=True)} events")
+
+
+@audit_cli.command("rotate-key")
+def audit_rotate_key() -> None:
+    """Development: a new audit signing key; earlier keys stay available by key_id."""
+    from .services import audit
+
+    try:
+        _echo_json(audit.rotate_key(_gw(), "cli"))
+    except RuntimeError as exc:
+        _fail(str(exc))
+
+
 def init_app(app: Flask) -> None:
-    for group in (db_cli, policy_cli, properties_cli):
+    for group in (db_cli, policy_cli, properties_cli, clients_cli, keys_cli, audit_cli):
         app.cli.add_command(group)

@@ -15,6 +15,22 @@ def _bool(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
+def _positive(value: Any, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise ValueError(f"{name} must be a positive whole number, not {value!r}")
+    return number
+
+
+def _choice(value: str, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
@@ -27,11 +43,31 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     testing: bool = False
+    # service authentication (OAuth2 client credentials)
+    token_ttl_seconds: int = 900
+    issuer: str | None = None  # None: the request's host URL
+    audience: str = "consent-gateway"
+    signing_algorithm: str = "EdDSA"
+    signing_key_passphrase: str | None = field(default=None, repr=False)
+    token_failures_per_client: int = 10
+    token_failures_per_address: int = 30
+    token_failure_window_seconds: int = 300
+    idp_issuer: str | None = None
+    idp_audience: str | None = None
+    idp_jwks_url: str | None = None
+    # audit log
+    audit_signing_key: str | None = field(default=None, repr=False)
+    audit_seal_interval: float = 1.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def idp_enabled(self) -> bool:
+        """Whether tokens from the organisation's own identity provider are trusted."""
+        return bool(self.idp_issuer and self.idp_audience and self.idp_jwks_url)
 
     @classmethod
     def load(
@@ -53,5 +89,22 @@ class Settings:
             log_level=str(values.get("GATEWAY_LOG_LEVEL", "INFO")).upper(),
             log_json=_bool(values.get("GATEWAY_LOG_JSON", "true")),
             testing=_bool(values.get("TESTING", False)),
+            token_ttl_seconds=_positive(values.get("GATEWAY_TOKEN_TTL", 900), "GATEWAY_TOKEN_TTL"),
+            issuer=(values.get("GATEWAY_ISSUER") or "").rstrip("/") or None,
+            audience=values.get("GATEWAY_AUDIENCE") or "consent-gateway",
+            signing_algorithm=_choice(values.get("GATEWAY_SIGNING_ALG") or "EdDSA",
+                                      "GATEWAY_SIGNING_ALG", ("EdDSA", "ES256")),
+            signing_key_passphrase=values.get("GATEWAY_SIGNING_KEY_PASSPHRASE") or None,
+            token_failures_per_client=_positive(
+                values.get("GATEWAY_TOKEN_FAILURES_PER_CLIENT", 10), "GATEWAY_TOKEN_FAILURES_PER_CLIENT"),
+            token_failures_per_address=_positive(
+                values.get("GATEWAY_TOKEN_FAILURES_PER_ADDRESS", 30), "GATEWAY_TOKEN_FAILURES_PER_ADDRESS"),
+            token_failure_window_seconds=_positive(
+                values.get("GATEWAY_TOKEN_FAILURE_WINDOW", 300), "GATEWAY_TOKEN_FAILURE_WINDOW"),
+            idp_issuer=values.get("GATEWAY_IDP_ISSUER") or None,
+            idp_audience=values.get("GATEWAY_IDP_AUDIENCE") or None,
+            idp_jwks_url=values.get("GATEWAY_IDP_JWKS_URL") or None,
+            audit_signing_key=values.get("GATEWAY_AUDIT_SIGNING_KEY") or None,
+            audit_seal_interval=float(values.get("GATEWAY_AUDIT_SEAL_INTERVAL", 1.0)),
             extra={k: v for k, v in (overrides or {}).items() if k.isupper()},
         )

@@ -7,9 +7,10 @@ import time
 import uuid
 
 import structlog
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 
-from . import consent, cors, errors, meta
+from ..services import audit as audit_service
+from . import audit, consent, cors, errors, meta, oauth
 
 log = structlog.get_logger("gateway.http")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -25,6 +26,9 @@ def _start() -> None:
 
 def _finish(response):
     response.headers["X-Request-ID"] = g.get("request_id", "")
+    # chain new audit events once the response is out (batched, never waiting)
+    gw = current_app.extensions["gateway"]
+    response.call_on_close(lambda: _seal_quietly(gw))
     actor = g.get("actor")
     # the route template, never the path: paths carry raw subject ids
     route = request.url_rule.rule if request.url_rule else "(unmatched)"
@@ -39,6 +43,13 @@ def _finish(response):
     return response
 
 
+def _seal_quietly(gw) -> None:
+    try:
+        audit_service.seal_soon(gw)
+    except Exception as exc:  # noqa: BLE001 - sealing is retried by the next request or export
+        log.warning("audit.seal_failed", error=type(exc).__name__)
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_start)
     cors.init_app(app)
@@ -46,3 +57,5 @@ def init_app(app: Flask) -> None:
     errors.init_app(app)
     app.register_blueprint(meta.bp)
     app.register_blueprint(consent.bp)
+    app.register_blueprint(audit.bp)
+    app.register_blueprint(oauth.bp)

@@ -9,7 +9,7 @@ from flask import current_app, g, request
 
 from ..core.actor import Actor
 from ..core.errors import Unauthenticated
-from ..services import properties
+from ..services import clients, properties
 from ..services.context import Gateway
 
 
@@ -29,9 +29,10 @@ def _authenticate(scope: str | None, property_ok: bool) -> Actor:
         g.cors_origin = request.headers.get("Origin")
         return actor
     authorization = request.headers.get("Authorization")
-    bearer = gw.state.get("bearer")  # set up by the token module when service auth is on
-    if authorization and bearer is not None:
-        return bearer(gw, authorization, scope)
+    if authorization:
+        return clients.authenticate_bearer(
+            gw, authorization, scope, issuer=clients.issuer(gw, request.host_url)
+        )
     if property_ok:
         raise Unauthenticated("send X-Property-Key (banners) or a bearer token (services)")
     raise Unauthenticated("a bearer token is required")
@@ -51,3 +52,9 @@ def requires(scope: str | None = None, *, property_ok: bool = False) -> Callable
         return wrapper
 
     return decorate
+
+
+def allow_purpose(purpose: str, *, field: str = "purpose") -> None:
+    """For routes that name a purpose: 422 if the policy lacks it, then 403 (audited) if the
+    calling client is not bound to it. Banners are not purpose-bound."""
+    clients.check_purpose(gateway(), current_actor(), purpose, field=field)

@@ -82,90 +82,133 @@ class VerifyResult:
         return f"{'OK' if self.ok else 'FAILED'}: {where}{self.message}"
 
 
+class ChainChecker:
+    """Feeds on exported events one at a time; `finish` checks the manifest.
+
+    Checks each event's hash, the chain between consecutive seqs, that seqs
+    increase, and, in an unfiltered export, that none is missing; then the
+    manifest's count, first/last seq, chain head, SHA-256 of the data before
+    it, and its signature. Reports the first bad line.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.prev: dict[str, Any] | None = None
+        self.first_seq: int | None = None
+        self.fatal: list[tuple[int, str]] = []
+        self.gaps: list[tuple[int, str]] = []
+
+    def feed(self, lineno: int, obj: Any) -> bool:
+        """Check one event; False when reading should stop (not an event at all)."""
+        if not isinstance(obj, dict) or not isinstance(obj.get("seq"), int):
+            self.fatal.append((lineno, "not an audit event"))
+            return False
+        seq, prev = obj["seq"], self.prev
+        if obj.get("hash") != event_hash(obj):
+            self.fatal.append((lineno, f"event seq {seq} does not match its hash (changed)"))
+        if prev is None:
+            self.first_seq = seq
+            if seq == 1 and obj.get("prev_hash") != GENESIS:
+                self.fatal.append((lineno, "the first event does not start from the genesis hash"))
+        elif seq <= prev["seq"]:
+            self.fatal.append((lineno, f"seq {seq} comes after seq {prev['seq']} (reordered or inserted)"))
+        elif seq == prev["seq"] + 1:
+            if obj.get("prev_hash") != prev.get("hash"):
+                self.fatal.append((lineno, f"event seq {seq} does not link to seq {prev['seq']} "
+                                           "(removed, inserted or reordered)"))
+        else:
+            self.gaps.append((lineno, f"seq {seq} follows seq {prev['seq']}: events between them "
+                                      "are missing (removed or reordered)"))
+        self.prev = obj
+        self.count += 1
+        return True
+
+    def finish(
+        self, manifest: Any, digest: str, verify_signature: Callable[[str, bytes, str], bool],
+        manifest_line: int,
+    ) -> VerifyResult:
+        count, prev, first_seq = self.count, self.prev, self.first_seq
+        if manifest is None and not self.fatal:
+            return VerifyResult(False, count, "no manifest at the end (truncated)", manifest_line)
+        filtered = isinstance(manifest, dict) and any(
+            v not in (None, [], {}) for v in (manifest.get("filters") or {}).values()
+        )
+        problems = sorted(self.fatal + ([] if filtered else self.gaps))
+        if problems:
+            line, message = problems[0]
+            return VerifyResult(False, count, message, line)
+        if not isinstance(manifest, dict):
+            return VerifyResult(False, count, "the manifest is not an object", manifest_line)
+        if not filtered and first_seq not in (None, 1):
+            return VerifyResult(False, count, f"an unfiltered export starts at seq {first_seq}, not 1 "
+                                              "(events removed)", 1)
+        checks = [
+            (manifest.get("count") == count, f"manifest count {manifest.get('count')} but {count} events"),
+            (manifest.get("first_seq") == first_seq, "manifest first_seq does not match"),
+            (manifest.get("last_seq") == (prev["seq"] if prev else None),
+             "manifest last_seq does not match"),
+            (manifest.get("chain_head") == (prev["hash"] if prev else None),
+             "manifest chain_head does not match"),
+            (manifest.get("sha256") == digest, "the data does not match the manifest sha256"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                return VerifyResult(False, count, message, manifest_line)
+        signature = manifest.get("signature")
+        unsigned = {k: v for k, v in manifest.items() if k != "signature"}
+        if not isinstance(signature, str) or not verify_signature(
+            str(manifest.get("key_id")), canonical(unsigned), signature
+        ):
+            return VerifyResult(False, count, "the manifest signature does not verify", manifest_line)
+        last = prev["seq"] if prev else None
+        return VerifyResult(True, count, f"{count} events, seq {first_seq}..{last}, chain and signature "
+                                         f"hold (key {manifest.get('key_id')})")
+
+
 def verify_export(
     lines: Iterable[bytes],
     verify_signature: Callable[[str, bytes, str], bool],
 ) -> VerifyResult:
-    """Check an NDJSON export and name the first bad line.
-
-    Checks each event's hash, the chain between consecutive seqs, that seqs
-    increase, and, in an unfiltered export, that none is missing; then the
-    manifest's count, first/last seq, chain head, SHA-256 of the lines before
-    it, and its signature (`verify_signature(key_id, message, signature_b64)`).
-    """
+    """Check an NDJSON export (events, then the manifest line) and name the first bad line."""
     digest = hashlib.sha256()
-    count = 0
-    prev: dict[str, Any] | None = None
-    first_seq = None
+    checker = ChainChecker()
     manifest = None
+    manifest_line = 0
     lineno = 0
-    fatal: list[tuple[int, str]] = []
-    gaps: list[tuple[int, str]] = []
     for lineno, raw in enumerate(lines, start=1):
         if manifest is not None:
-            fatal.append((lineno, "data after the manifest line"))
+            checker.fatal.append((lineno, "data after the manifest line"))
             break
         try:
             obj = json.loads(raw)
         except ValueError:
-            fatal.append((lineno, "not a JSON line"))
+            checker.fatal.append((lineno, "not a JSON line"))
             break
         if isinstance(obj, dict) and set(obj) == {"manifest"}:
-            manifest = obj["manifest"]
+            manifest, manifest_line = obj["manifest"], lineno
             continue
         digest.update(raw if raw.endswith(b"\n") else raw + b"\n")
-        if not isinstance(obj, dict) or not isinstance(obj.get("seq"), int):
-            fatal.append((lineno, "not an audit event"))
+        if not checker.feed(lineno, obj):
             break
-        seq = obj["seq"]
-        if obj.get("hash") != event_hash(obj):
-            fatal.append((lineno, f"event seq {seq} does not match its hash (changed)"))
-        if prev is None:
-            first_seq = seq
-            if seq == 1 and obj.get("prev_hash") != GENESIS:
-                fatal.append((lineno, "the first event does not start from the genesis hash"))
-        elif seq <= prev["seq"]:
-            fatal.append((lineno, f"seq {seq} comes after seq {prev['seq']} (reordered or inserted)"))
-        elif seq == prev["seq"] + 1:
-            if obj.get("prev_hash") != prev.get("hash"):
-                fatal.append((lineno, f"event seq {seq} does not link to seq {prev['seq']} "
-                                      "(removed, inserted or reordered)"))
-        else:
-            gaps.append((lineno, f"seq {seq} follows seq {prev['seq']}: events between them "
-                                 "are missing (removed or reordered)"))
-        prev = obj
-        count += 1
-    if manifest is None and not fatal:
-        return VerifyResult(False, count, "no manifest line at the end (truncated)", lineno + 1)
-    filtered = isinstance(manifest, dict) and any(
-        v not in (None, [], {}) for v in (manifest.get("filters") or {}).values()
-    )
-    problems = sorted(fatal + ([] if filtered else gaps))
-    if problems:
-        line, message = problems[0]
-        return VerifyResult(False, count, message, line)
-    if not isinstance(manifest, dict):
-        return VerifyResult(False, count, "the manifest is not an object", lineno)
-    if not filtered and first_seq not in (None, 1):
-        return VerifyResult(False, count, f"an unfiltered export starts at seq {first_seq}, not 1 "
-                                          "(events removed)", 1)
-    checks = [
-        (manifest.get("count") == count, f"manifest count {manifest.get('count')} but {count} events"),
-        (manifest.get("first_seq") == first_seq, "manifest first_seq does not match"),
-        (manifest.get("last_seq") == (prev["seq"] if prev else None), "manifest last_seq does not match"),
-        (manifest.get("chain_head") == (prev["hash"] if prev else None),
-         "manifest chain_head does not match"),
-        (manifest.get("sha256") == digest.hexdigest(), "the lines do not match the manifest sha256"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            return VerifyResult(False, count, message, lineno)
-    signature = manifest.get("signature")
-    unsigned = {k: v for k, v in manifest.items() if k != "signature"}
-    if not isinstance(signature, str) or not verify_signature(
-        str(manifest.get("key_id")), canonical(unsigned), signature
-    ):
-        return VerifyResult(False, count, "the manifest signature does not verify", lineno)
-    last = prev["seq"] if prev else None
-    return VerifyResult(True, count, f"{count} events, seq {first_seq}..{last}, chain and signature "
-                                     f"hold (key {manifest.get('key_id')})")
+    return checker.finish(manifest, digest.hexdigest(), verify_signature, manifest_line or lineno + 1)
+
+
+CSV_COLUMNS = ("seq", "at", "type", "actor", "subject", "prev_hash", "hash", "data")
+CORE_FIELDS = ("seq", "at", "type", "actor", "subject", "prev_hash", "hash")
+
+
+def csv_row(event: Mapping[str, Any]) -> list[str]:
+    """One CSV row: the core fields as columns, the rest as canonical JSON in `data`."""
+    extra = {k: v for k, v in event.items() if k not in CORE_FIELDS}
+    return [str(event["seq"]), event["at"], event["type"], event["actor"], event["subject"] or "",
+            event["prev_hash"], event["hash"], canonical(extra).decode("utf-8")]
+
+
+def csv_event(row: Mapping[str, str]) -> dict[str, Any]:
+    """The exported event back from a CSV row (raises ValueError if it cannot be read)."""
+    event = json.loads(row["data"] or "{}")
+    if not isinstance(event, dict):
+        raise ValueError("the data column is not a JSON object")
+    event.update(seq=int(row["seq"]), at=row["at"], type=row["type"], actor=row["actor"],
+                 subject=row["subject"] or None, prev_hash=row["prev_hash"], hash=row["hash"])
+    return event

@@ -6,12 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..core.consent import PurposeRecord
-from .models import ConsentEvent, ConsentState, IdempotencyKey, Notice, Receipt, Subject
+from .models import ConsentEvent, ConsentState, IdempotencyKey, Notice, Receipt
+from .subjects import lock_subject
 
 
 class ConsentRepository:
@@ -19,20 +18,7 @@ class ConsentRepository:
         self.s = session
 
     def lock_subject(self, pseudonym: str, now: datetime) -> None:
-        """Create the subject row if needed and hold its lock until the transaction ends.
-
-        Every write for one subject goes through this lock, so concurrent posts
-        are applied one after another and the current state always reflects the
-        last event. (SQLite's BEGIN IMMEDIATE already serializes writers.)
-        """
-        insert = pg_insert if self.s.bind.dialect.name == "postgresql" else sqlite_insert
-        self.s.execute(
-            insert(Subject).values(pseudonym=pseudonym, created_at=now).on_conflict_do_nothing()
-        )
-        if self.s.bind.dialect.name == "postgresql":
-            self.s.execute(
-                select(Subject.pseudonym).where(Subject.pseudonym == pseudonym).with_for_update()
-            )
+        lock_subject(self.s, pseudonym, now)
 
     def records(self, pseudonym: str) -> dict[str, PurposeRecord]:
         rows = self.s.scalars(select(ConsentState).where(ConsentState.subject == pseudonym))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import BigId, UTCDateTime
@@ -135,14 +135,33 @@ class IdempotencyKey(Base):
 
 
 class AuditEvent(Base):
-    """Append-only audit log: pseudonyms and attribute names, never values."""
+    """Append-only audit log: pseudonyms and attribute names, never values.
+
+    Rows are inserted in the transaction of the change they record, without a
+    place in the chain. The sealer (services/audit.py) later gives them, in
+    batches and in commit order, their `seq`, `prev_hash` and `hash`, as a
+    transparency log does, so the hot path never waits for the chain head.
+    """
 
     __tablename__ = "audit_events"
-    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     at: Mapped[datetime] = mapped_column(index=True)
-    type: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64), index=True)
     actor: Mapped[str] = mapped_column(String(128))
     subject: Mapped[str | None] = mapped_column(Pseudonym, index=True)
     data: Mapped[dict[str, Any]] = mapped_column()
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
+class AuditKey(Base):
+    """Every public key that signed an audit export, so old exports stay verifiable."""
+
+    __tablename__ = "audit_keys"
+    key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    public_pem: Mapped[str] = mapped_column(Text)
+    first_used_at: Mapped[datetime]
+
+
+from . import auth_models  # noqa: E402,F401

@@ -16,18 +16,29 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table('audit_events',
-    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=True),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('type', sa.String(length=64), nullable=False),
     sa.Column('actor', sa.String(length=128), nullable=False),
     sa.Column('subject', sa.String(length=64), nullable=True),
     sa.Column('data', sa.JSON(), nullable=False),
-    sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_events'))
+    sa.Column('prev_hash', sa.String(length=64), nullable=True),
+    sa.Column('hash', sa.String(length=64), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events')),
+    sa.UniqueConstraint('seq', name=op.f('uq_audit_events_seq'))
     )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_events_at'), ['at'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_subject'), ['subject'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_events_type'), ['type'], unique=False)
 
+    op.create_table('audit_keys',
+    sa.Column('key_id', sa.String(length=40), nullable=False),
+    sa.Column('public_pem', sa.Text(), nullable=False),
+    sa.Column('first_used_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('key_id', name=op.f('pk_audit_keys'))
+    )
     op.create_table('policy_versions',
     sa.Column('version', sa.String(length=80), nullable=False),
     sa.Column('declared_version', sa.String(length=64), nullable=False),
@@ -148,7 +159,9 @@ def downgrade() -> None:
     op.drop_table('subjects')
     op.drop_table('properties')
     op.drop_table('policy_versions')
+    op.drop_table('audit_keys')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_events_type'))
         batch_op.drop_index(batch_op.f('ix_audit_events_subject'))
         batch_op.drop_index(batch_op.f('ix_audit_events_at'))
 
