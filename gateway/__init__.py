@@ -19,6 +19,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """
     from . import api, cli
     from .logging import configure_logging
+    from .security.envelope import load_master_keys
     from .security.pseudonym import Pseudonymizer
     from .security.secrets import load_key
     from .services.context import Gateway
@@ -52,8 +53,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             load_key(settings.pseudonym_key, "GATEWAY_PSEUDONYM_KEY", settings.instance_dir,
                      production=settings.production)
         ),
+        keyring=load_master_keys(settings.master_key, settings.instance_dir,
+                                 production=settings.production),
     )
+    if settings.production:
+        _require_production_secrets(gw)
     app.extensions["gateway"] = gw
     api.init_app(app)
     cli.init_app(app)
     return app
+
+
+def _require_production_secrets(gw) -> None:
+    """In production a missing secret stops the start, not the first request that needs it."""
+    from .security.secrets import load_key
+    from .services import audit
+
+    audit.signer(gw)
+    load_key(gw.settings.signing_key_passphrase, "GATEWAY_SIGNING_KEY_PASSPHRASE",
+             gw.settings.instance_dir, production=True)

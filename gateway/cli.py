@@ -171,6 +171,68 @@ def keys_rotate() -> None:
 
 
 
+@keys_cli.command("rotate-master")
+@click.option("--new-dev-key", is_flag=True,
+              help="development: generate a new master key in instance/ first")
+def keys_rotate_master(new_dev_key: bool) -> None:
+    """Re-wrap every subject's data key under the current master key (values untouched).
+
+    In production, put the new key first in GATEWAY_MASTER_KEY, keep the old ones after
+    it (comma-separated), run this, then drop the old ones.
+    """
+    from .services import profiles
+
+    try:
+        _echo_json(profiles.rotate_master(_gw(), "cli", new_dev_key=new_dev_key))
+    except RuntimeError as exc:
+        _fail(str(exc))
+
+
+subjects_cli = AppGroup("subjects", help="Data subject rights: access and erasure.")
+
+
+@subjects_cli.command("export")
+@click.argument("subject_id")
+def subjects_export(subject_id: str) -> None:
+    """Everything held about SUBJECT_ID (GDPR Art. 15/20), as JSON."""
+    from .core.actor import CLI
+    from .services import profiles
+
+    _needs_policy(_gw())
+    _echo_json(profiles.export_subject(_gw(), CLI, _subject(subject_id)))
+
+
+@subjects_cli.command("erase")
+@click.argument("subject_id")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def subjects_erase(subject_id: str, yes: bool) -> None:
+    """Erase SUBJECT_ID (GDPR Art. 17): destroys the data key and the profile."""
+    from .core.actor import CLI
+    from .services import profiles
+
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Erase every profile value of {subject_id!r}? This cannot be undone", abort=True)
+    _echo_json(profiles.erase_subject(_gw(), CLI, _subject(subject_id)))
+
+
+def _subject(subject_id: str) -> str:
+    from .api.schemas import subject_id_problem
+
+    problem = subject_id_problem(subject_id)
+    if problem:
+        _fail(f"subject_id {problem}")
+    return subject_id
+
+
+@click.command("purge")
+def purge() -> None:
+    """Delete profile values older than their attribute's retention_days."""
+    from .services import profiles
+
+    _needs_policy(_gw())
+    _echo_json(profiles.purge_expired(_gw(), "cli"))
+
+
 audit_cli = AppGroup("audit", help="The tamper-evident audit log.")
 
 
@@ -269,5 +331,6 @@ def audit_rotate_key() -> None:
 
 
 def init_app(app: Flask) -> None:
-    for group in (db_cli, policy_cli, properties_cli, clients_cli, keys_cli, audit_cli):
+    for group in (db_cli, policy_cli, properties_cli, clients_cli, keys_cli, audit_cli, subjects_cli,
+                  purge):
         app.cli.add_command(group)

@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PSEUDONYM_KEY = base64.b64encode(b"k" * 32).decode()
+MASTER_KEY = base64.b64encode(b"m" * 32).decode()
 SHARED = Path(os.environ.get("GATEWAY_SHARED_DIR") or HERE.parents[1] / "shared")
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -105,6 +106,7 @@ def app_config(database_url, tmp_path, policy_dir) -> dict:
         "GATEWAY_INSTANCE_DIR": str(tmp_path / "instance"),
         "GATEWAY_POLICY_DIR": str(policy_dir),
         "GATEWAY_PSEUDONYM_KEY": PSEUDONYM_KEY,
+        "GATEWAY_MASTER_KEY": MASTER_KEY,
         "GATEWAY_LOG_LEVEL": "WARNING",
     }
 

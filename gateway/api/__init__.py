@@ -10,7 +10,7 @@ import structlog
 from flask import Flask, current_app, g, request
 
 from ..services import audit as audit_service
-from . import audit, consent, cors, errors, meta, oauth
+from . import audit, consent, cors, errors, meta, oauth, profiles
 
 log = structlog.get_logger("gateway.http")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -57,5 +57,6 @@ def init_app(app: Flask) -> None:
     errors.init_app(app)
     app.register_blueprint(meta.bp)
     app.register_blueprint(consent.bp)
+    app.register_blueprint(profiles.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(oauth.bp)

@@ -11,8 +11,8 @@ from ..core.errors import FieldError, InvalidRequest, MalformedRequest, Unsuppor
 from .schemas import flatten, subject_id_problem
 
 
-def json_body(schema: Schema) -> dict[str, Any]:
-    """The body parsed by `schema`; 400 for unreadable JSON, 422 for rule breaks."""
+def json_object() -> dict[str, Any]:
+    """The body as a JSON object: 415 if not sent as JSON, 400 if unreadable, 422 if not an object."""
     if not request.is_json:
         raise UnsupportedMediaType(
             "the body must be JSON (Content-Type: application/json)",
@@ -24,6 +24,12 @@ def json_body(schema: Schema) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidRequest("the body must be a JSON object",
                              errors=[FieldError("body", "expected an object")])
+    return data
+
+
+def json_body(schema: Schema) -> dict[str, Any]:
+    """The body parsed by `schema`; 400 for unreadable JSON, 422 for rule breaks."""
+    data = json_object()
     try:
         return schema.load(data)
     except ValidationError as exc:

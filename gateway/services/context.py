@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..core.policy import Policy
+from ..security.envelope import KeyRing
 from ..security.pseudonym import Pseudonymizer
 from ..settings import Settings
 from ..store.db import Database
@@ -23,6 +24,7 @@ class Gateway:
     policy: Policy
     policy_files: dict[str, str]
     pseudonymize: Pseudonymizer
+    keyring: KeyRing | None = None
     clock: Callable[[], datetime] = utcnow
     state: dict = field(default_factory=dict)  # caches that are safe to lose (never correctness)
 

@@ -164,4 +164,5 @@ class AuditKey(Base):
     first_used_at: Mapped[datetime]
 
 
-from . import auth_models  # noqa: E402,F401
+# the other modules' tables join Base.metadata here, so Alembic sees every table
+from . import auth_models, profile_models  # noqa: E402,F401

@@ -1,0 +1,267 @@
+"""Profiles: encrypted writes, purpose-filtered reads, subject access, erasure, retention.
+
+`read_view` is the only way attribute values leave the gateway: it computes the
+permitted view with `core.view.permitted_view` and audits the release (names
+only) in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, select
+
+from ..core import attributes as catalogue
+from ..core.actor import Actor
+from ..core.audit_chain import timestamp
+from ..core.errors import FieldError, InvalidRequest
+from ..core.view import PermittedView, StoredValue, permitted_view
+from ..security import envelope
+from ..store.consents import ConsentRepository
+from ..store.models import AuditEvent, Notice
+from ..store.profile_models import Decision, Erasure, ProfileValue, SubjectKey
+from ..store.profiles import ProfileRepository
+from ..store.subjects import lock_subject
+from . import audit
+from .consent import current_state
+from .context import Gateway
+
+log = structlog.get_logger(__name__)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _aad(pseudonym: str, attribute: str) -> bytes:
+    return f"{pseudonym}:{attribute}".encode()
+
+
+def _data_key(gw: Gateway, repo: ProfileRepository, pseudonym: str, now: datetime, *,
+              create: bool) -> bytes | None:
+    row = repo.key(pseudonym)
+    if row is None:
+        if not create:
+            return None
+        dek = envelope.new_data_key()
+        repo.add_key(pseudonym, envelope.wrap(gw.keyring, dek, subject=pseudonym), now)
+        return dek
+    return envelope.unwrap(gw.keyring, envelope.WrappedKey(row.kek_id, row.wrapped),
+                           subject=pseudonym)
+
+
+def _decrypt_all(gw: Gateway, repo: ProfileRepository, pseudonym: str) -> dict[str, StoredValue]:
+    rows = repo.values(pseudonym)
+    if not rows:
+        return {}
+    dek = _data_key(gw, repo, pseudonym, gw.now(), create=False)
+    if dek is None:
+        return {}
+    profile = {}
+    for row in rows:
+        attribute = gw.policy.attribute(row.attribute)
+        if attribute is None:
+            continue  # no longer in the catalogue: never released, purged by `purge`
+        plaintext = envelope.decrypt_value(dek, row.ciphertext, aad=_aad(pseudonym, row.attribute))
+        try:
+            value = catalogue.decode_value(attribute, plaintext)
+        except ValueError:
+            log.warning("profile.value_unreadable", attribute=row.attribute)
+            continue  # the catalogue changed the type: withhold rather than fail the read
+        profile[row.attribute] = StoredValue(value, row.written_at)
+    return profile
+
+
+def update_profile(gw: Gateway, actor: Actor, subject_id: str, changes: Any) -> dict:
+    """Merge attributes (None removes); all or nothing; audited as `profile.updated`."""
+    to_set, to_remove = catalogue.validate_patch(gw.policy, changes)
+    pseudonym = gw.pseudonymize(subject_id)
+    now = gw.now()
+    with gw.db.write() as s:
+        lock_subject(s, pseudonym, now)
+        repo = ProfileRepository(s)
+        if to_set:
+            dek = _data_key(gw, repo, pseudonym, now, create=True)
+            for name, value in to_set.items():
+                plaintext = catalogue.encode_value(gw.policy.attribute(name), value)
+                repo.put(pseudonym, name, envelope.encrypt_value(dek, plaintext,
+                                                                 aad=_aad(pseudonym, name)), now)
+        removed = repo.remove(pseudonym, to_remove)
+        s.execute(delete(Erasure).where(Erasure.subject == pseudonym))  # new data after erasure
+        audit.record(s, "profile.updated", actor=actor, at=now, subject=pseudonym,
+                     attributes=sorted(to_set), removed=sorted(to_remove) or None)
+    return {"subject_id": subject_id, "updated": sorted(to_set), "removed": sorted(to_remove),
+            "absent": sorted(set(to_remove) - set(removed)) or None, "updated_at": _iso(now)}
+
+
+def _view(gw: Gateway, s, pseudonym: str, purpose: str, now: datetime) -> PermittedView:
+    records = ConsentRepository(s).records(pseudonym)
+    profile = _decrypt_all(gw, ProfileRepository(s), pseudonym)
+    return permitted_view(gw.policy, records, profile, purpose, now)
+
+
+def permitted(gw: Gateway, actor: Actor, subject_id: str, purpose: str, *,
+              audit_type: str = "profile.released", **audit_data: Any) -> PermittedView:
+    """The permitted view for `purpose` now, with its release audited (names only)."""
+    if gw.policy.purpose(purpose) is None:
+        raise InvalidRequest("unknown purpose", errors=[FieldError("purpose",
+                                                                   f"unknown purpose {purpose!r}")])
+    pseudonym = gw.pseudonymize(subject_id)
+    now = gw.now()
+    with gw.db.write() as s:
+        view = _view(gw, s, pseudonym, purpose, now)
+        if audit_type:
+            audit.record(s, audit_type, actor=actor, at=now, subject=pseudonym, purpose=purpose,
+                         attributes=sorted(view.released),
+                         withheld=[w.attribute for w in view.withheld] or None,
+                         policy_version=gw.policy.version, **audit_data)
+    return view
+
+
+def read_view(gw: Gateway, actor: Actor, subject_id: str, purpose: str) -> dict:
+    view = permitted(gw, actor, subject_id, purpose)
+    return {
+        "subject_id": subject_id,
+        "purpose": purpose,
+        "policy_version": gw.policy.version,
+        "effective": view.effective,
+        "status": view.state.status,
+        "attributes": dict(view.released),
+        "withheld": [w.as_dict() for w in view.withheld],
+    }
+
+
+def export_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
+    """GDPR Art. 15/20: everything held about the subject, decrypted, machine-readable."""
+    from .reports import processing_records
+
+    pseudonym = gw.pseudonymize(subject_id)
+    now = gw.now()
+    with gw.db.write() as s:
+        erasure = s.get(Erasure, pseudonym)
+        audit.record(s, "subject.exported", actor=actor, at=now, subject=pseudonym)
+    audit.seal(gw, wait=True)
+    generated = _iso(now)
+    if erasure is not None:
+        return {"subject_id": subject_id, "generated_at": generated,
+                "erasure": {"erased_at": _iso(erasure.erased_at), "actor": erasure.actor},
+                "consents": None, "profile": [], "decisions": [], "audit_events": [],
+                "processing": None}
+    consents = current_state(gw, subject_id, history=True)
+    with gw.db.read() as s:
+        repo = ProfileRepository(s)
+        profile = _decrypt_all(gw, repo, pseudonym)
+        notices = s.scalars(select(Notice).where(Notice.subject == pseudonym)
+                            .order_by(Notice.served_at)).all()
+        decisions = s.scalars(select(Decision).where(Decision.subject == pseudonym)
+                              .order_by(Decision.made_at)).all()
+        events = s.execute(select(AuditEvent).where(AuditEvent.subject == pseudonym)
+                           .order_by(AuditEvent.id)).scalars().all()
+    attributes = []
+    for name, stored in profile.items():
+        a = gw.policy.attribute(name)
+        attributes.append({
+            "attribute": name, "value": stored.value, "type": a.type,
+            "data_category": a.data_category, "special_category": a.special_category,
+            "purposes": list(a.purposes), "written_at": _iso(stored.written_at),
+            "retention_days": a.retention_days,
+            "delete_after": _iso(stored.written_at + timedelta(days=a.retention_days))
+            if a.retention_days else None,
+        })
+    report = processing_records(gw)
+    return {
+        "subject_id": subject_id,
+        "generated_at": generated,
+        "erasure": None,
+        "consents": {k: v for k, v in consents.items() if k != "subject_id"},
+        "notices": [{"notice_id": n.id, "purposes": n.purposes, "locale": n.locale,
+                     "served_at": _iso(n.served_at), "policy_version": n.policy_version}
+                    for n in notices],
+        "profile": attributes,
+        "decisions": [
+            {"decision_id": d.id, "placement": d.placement, "purpose": d.purpose,
+             "made_at": _iso(d.made_at), "personalized": d.personalized, "content": d.content,
+             "explanation": d.explanation, "policy_version": d.policy_version}
+            for d in decisions
+        ],
+        "audit_events": [
+            {"seq": e.seq, "at": timestamp(e.at), "type": e.type, "actor": e.actor, **e.data}
+            for e in events
+        ],
+        "processing": {
+            "controller": report["controller"],
+            "purposes": [
+                {k: a[k] for k in ("purpose", "title", "legal_basis", "legal_basis_text", "data_use",
+                                   "data_categories", "recipients", "retention")}
+                for a in report["activities"]
+            ],
+        },
+    }
+
+
+def erase_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
+    """GDPR Art. 17: destroy the data key (crypto-shredding) and delete the profile.
+
+    Consent events and receipts stay as proof under the pseudonym; decisions and
+    notices about the person go.
+    """
+    pseudonym = gw.pseudonymize(subject_id)
+    now = gw.now()
+    with gw.db.write() as s:
+        lock_subject(s, pseudonym, now)
+        values = ProfileRepository(s).erase(pseudonym)
+        decisions = s.execute(delete(Decision).where(Decision.subject == pseudonym)).rowcount
+        if s.get(Erasure, pseudonym) is None:
+            s.add(Erasure(subject=pseudonym, erased_at=now, actor=actor.id))
+        else:
+            s.get(Erasure, pseudonym).erased_at = now
+        audit.record(s, "subject.erased", actor=actor, at=now, subject=pseudonym,
+                     values_deleted=values, decisions_deleted=decisions or 0, data_key="destroyed")
+    return {"subject_id": subject_id, "erased_at": _iso(now)}
+
+
+def purge_expired(gw: Gateway, actor: Actor | str = "cli") -> dict:
+    """Storage limitation (Art. 5(1)(e)): delete values older than their retention_days,
+    and values of attributes the catalogue no longer has."""
+    now = gw.now()
+    purged: dict[str, int] = {}
+    with gw.db.write() as s:
+        known = {a.id for a in gw.policy.attributes}
+        for a in gw.policy.attributes:
+            if not a.retention_days:
+                continue
+            n = s.execute(delete(ProfileValue).where(
+                ProfileValue.attribute == a.id,
+                ProfileValue.written_at <= now - timedelta(days=a.retention_days),
+            )).rowcount
+            if n:
+                purged[a.id] = n
+        orphans = s.execute(delete(ProfileValue).where(ProfileValue.attribute.not_in(known))).rowcount
+        if orphans:
+            purged["(not in the catalogue)"] = orphans
+        audit.record(s, "profile.purged", actor=actor, at=now, counts=purged or None)
+    return {"purged": purged, "at": _iso(now)}
+
+
+def rotate_master(gw: Gateway, actor: Actor | str = "cli", *, new_dev_key: bool = False) -> dict:
+    """Re-wrap every data key under the current key-encryption key; values are untouched."""
+    if new_dev_key:
+        if gw.settings.master_key:
+            raise RuntimeError("GATEWAY_MASTER_KEY is set: put the new key first in it (keep the "
+                               "old ones after it, comma-separated) and run this again")
+        gw.keyring = envelope.rotate_dev_master_key(gw.settings.instance_dir)
+    current = gw.keyring.current
+    count = 0
+    now = gw.now()
+    with gw.db.write() as s:
+        rows = s.scalars(select(SubjectKey).where(SubjectKey.kek_id != current)).all()
+        for row in rows:
+            wrapped = envelope.rewrap(gw.keyring, envelope.WrappedKey(row.kek_id, row.wrapped),
+                                      subject=row.subject)
+            row.kek_id, row.wrapped, row.rewrapped_at = wrapped.kek_id, wrapped.blob, now
+            count += 1
+        audit.record(s, "key.rotated", actor=actor, at=now, key="master", key_id=current,
+                     rewrapped=count)
+    return {"key_id": current, "rewrapped": count}
