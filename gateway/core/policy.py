@@ -84,6 +84,10 @@ class Attribute:
     purposes: tuple[str, ...]
     special_category: bool = False
     retention_days: int | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)  # how explanations name it, per language
+
+    def label(self, locale: str) -> str:
+        return self.labels.get(locale) or self.labels.get(FALLBACK_LOCALE) or self.id.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,10 @@ class Policy:
     controller: Controller
     purposes: tuple[Purpose, ...]
     attributes: tuple[Attribute, ...] = ()
-    rules: Mapping[str, Any] = field(default_factory=dict)
+    placements: tuple[Any, ...] = ()  # gateway.core.rules.Placement
+
+    def placement(self, placement_id: str):
+        return next((p for p in self.placements if p.id == placement_id), None)
 
     @property
     def version(self) -> str:
@@ -245,9 +252,14 @@ def parse_policy(files: Mapping[str, str], taxonomy: Taxonomy) -> Policy:
     attributes = _parse_attributes(achk, attributes_doc, {p.id: p for p in purposes}, taxonomy)
     problems += achk.problems
 
-    if rules_doc is not None and not isinstance(rules_doc, dict):
-        problems.append(PolicyProblem("rules.yaml", "top level", "must be a mapping"))
-        rules_doc = {}
+    placements: tuple = ()
+    if not problems:
+        from .rules import parse_rules  # the rules need the purposes and attributes parsed first
+
+        placements, rule_problems = parse_rules(
+            rules_doc, {p.id: p for p in purposes}, {a.id: a for a in attributes}
+        )
+        problems += rule_problems
 
     if problems:
         raise PolicyInvalid(problems)
@@ -257,7 +269,7 @@ def parse_policy(files: Mapping[str, str], taxonomy: Taxonomy) -> Policy:
         controller=controller,
         purposes=tuple(purposes),
         attributes=tuple(attributes),
-        rules=rules_doc or {},
+        placements=placements,
     )
 
 
@@ -370,7 +382,7 @@ def _parse_notices(chk: _Checker, raw: Any, entry: str) -> dict[str, Notice]:
 
 
 ATTRIBUTE_KEYS = {"id", "type", "data_category", "purposes", "special_category", "retention_days",
-                  "description"}
+                  "description", "label"}
 
 
 def _parse_attributes(
@@ -415,6 +427,13 @@ def _parse_attributes(
                     f"is a special category (Art. 9) but lists purpose '{pid}', "
                     "which does not have 'special_categories: true'",
                 )
+        labels = data.get("label") or {}
+        if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and LOCALE_RE.match(k) and isinstance(v, str) and v.strip()
+            for k, v in labels.items()
+        ):
+            chk.add(entry, "'label' must map language codes to texts, e.g. {en: \"age range\"}")
+            labels = {}
         if aid and atype in ATTRIBUTE_TYPES and category:
             result.append(
                 Attribute(
@@ -424,6 +443,7 @@ def _parse_attributes(
                     purposes=tuple(dict.fromkeys(listed)),
                     special_category=special,
                     retention_days=retention,
+                    labels={k: v.strip() for k, v in labels.items()},
                 )
             )
     return result

@@ -103,12 +103,12 @@ def test_withdraw_all_in_one_call(client, banner):
     r = client.delete("/v1/subjects/u-1/consents", headers=banner)
     assert r.status_code == 200
     assert {p["purpose"]: p["status"] for p in r.json["purposes"]} == {
-        "personalization": "withdrawn", "ads": "withdrawn"}
+        "personalization": "withdrawn", "ads": "withdrawn", "health_offers": "denied"}
     assert r.json["consent_mode"]["ad_storage"] == "denied"
     states, body = state_of(client, banner, history=True)
     assert states["personalization"]["status"] == "withdrawn"
     assert not states["personalization"]["effective"]
-    assert [h["status"] for h in body["history"]] == ["granted", "granted", "denied", "denied"]
+    assert [h["status"] for h in body["history"]] == ["granted", "granted", "denied", "denied", "denied"]
 
 
 def test_legitimate_interest_objection_and_lifting(client, banner):
@@ -125,7 +125,7 @@ def test_gpc_denies_gpc_purposes_whatever_the_body_says(client, banner):
                                                               "personalization": "granted"}},
              **{"Sec-GPC": "1"})
     assert r.status_code == 201
-    assert r.json["gpc_applied"] == ["ads"]
+    assert r.json["gpc_applied"] == ["ads", "health_offers"]
     lines = {p["purpose"]: p for p in r.json["purposes"]}
     assert lines["ads"]["status"] == "denied" and lines["ads"]["method"] == "gpc"
     assert lines["personalization"]["status"] == "granted"
@@ -137,7 +137,7 @@ def test_gpc_denies_gpc_purposes_whatever_the_body_says(client, banner):
 
 def test_gpc_alone_is_enough_to_record(client, banner):
     r = post(client, banner, {"subject_id": "u-1"}, **{"Sec-GPC": "1"})
-    assert r.status_code == 201 and r.json["gpc_applied"] == ["ads"]
+    assert r.status_code == 201 and r.json["gpc_applied"] == ["ads", "health_offers"]
 
 
 @freeze_time("2026-03-01T10:00:00Z")

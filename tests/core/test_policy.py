@@ -59,6 +59,10 @@ def p0(doc):
     return doc["purposes"][0]
 
 
+def by_id(doc, pid):
+    return next(p for p in doc["purposes"] if p["id"] == pid)
+
+
 CASES = [
     (lambda d: p0(d).update(legal_basis="vibes"), "purpose 'personalization'", "legal_basis"),
     (lambda d: p0(d).update(data_use="personalize.mind_reading"), "purpose 'personalization'",
@@ -78,8 +82,9 @@ CASES = [
     (lambda d: d.pop("version"), "version", "required"),
     (lambda d: d["controller"].pop("contact"), "controller", "'contact' is required"),
     (lambda d: d.update(purposes=[]), "purposes", "non-empty list"),
-    (lambda d: d["purposes"][3].update(gpc=True), "purpose 'service'", "gpc"),
-    (lambda d: d["purposes"][2].update(tcf_purposes=[8]), "purpose 'analytics'", "tcf_purposes"),
+    (lambda d: by_id(d, "service").update(gpc=True), "purpose 'service'", "gpc"),
+    (lambda d: by_id(d, "analytics").update(tcf_purposes=[8]), "purpose 'analytics'",
+     "tcf_purposes"),
 ]
 
 
