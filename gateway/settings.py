@@ -59,6 +59,12 @@ class Settings:
     audit_signing_key: str | None = field(default=None, repr=False)
     audit_seal_interval: float = 1.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)  # for secrets the policy names
+
+    def secret(self, name: str) -> str | None:
+        """A secret named by the policy (e.g. a backend's `secret_env`), from the environment."""
+        value = self.environ.get(name)
+        return value if isinstance(value, str) and value else None
 
     @property
     def production(self) -> bool:
@@ -107,4 +113,5 @@ class Settings:
             audit_signing_key=values.get("GATEWAY_AUDIT_SIGNING_KEY") or None,
             audit_seal_interval=float(values.get("GATEWAY_AUDIT_SEAL_INTERVAL", 1.0)),
             extra={k: v for k, v in (overrides or {}).items() if k.isupper()},
+            environ={k: str(v) for k, v in values.items() if isinstance(v, str)},
         )

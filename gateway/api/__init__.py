@@ -10,7 +10,7 @@ import structlog
 from flask import Flask, current_app, g, request
 
 from ..services import audit as audit_service
-from . import audit, consent, cors, errors, meta, oauth, profiles
+from . import audit, consent, cors, decisions, errors, meta, metrics, oauth, profiles
 
 log = structlog.get_logger("gateway.http")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -55,8 +55,10 @@ def init_app(app: Flask) -> None:
     cors.init_app(app)
     app.after_request(_finish)
     errors.init_app(app)
+    metrics.init_app(app)
     app.register_blueprint(meta.bp)
     app.register_blueprint(consent.bp)
     app.register_blueprint(profiles.bp)
+    app.register_blueprint(decisions.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(oauth.bp)

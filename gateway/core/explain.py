@@ -1,0 +1,204 @@
+"""Explanations a person can read: "why am I seeing this", in English, German and Norwegian.
+
+A decision stores the facts (which rule, which data, which consent, what was
+not used and why) and the summaries in every language; `render` turns them
+into the explanation for one locale, with plain sentences built here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+LOCALES = ("en", "de", "nb")
+FALLBACK = "en"
+
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "granted": "You agreed to \u201c{purpose}\u201d on {date}.",
+        "not_asked": "You have not agreed to \u201c{purpose}\u201d, so we do not use your data for it.",
+        "denied": "You said no to \u201c{purpose}\u201d, so we do not use your data for it.",
+        "withdrawn": "You withdrew your consent to \u201c{purpose}\u201d, so we no longer use your "
+                     "data for it.",
+        "expired": "Your consent to \u201c{purpose}\u201d has expired, so we do not use your data for it "
+                   "until you renew it.",
+        "reconsent_required": "We changed what \u201c{purpose}\u201d covers. Until you agree again, we do "
+                              "not use your data for it.",
+        "objected": "You objected to \u201c{purpose}\u201d, so we do not use your data for it.",
+        "permitted": "\u201c{purpose}\u201d rests on our legitimate interest; you can object at any time.",
+        "used": "What we used: {items}.",
+        "used_none": "We did not use any of your data for this.",
+        "withheld": "What we did not use: {items}.",
+        "fallback": "Our recommendation service could not be used ({why}), so our own rules chose this.",
+        "backend": "Our recommendation service chose this, using only the data listed here.",
+        "change": "You can change your choice at any time in the privacy settings.",
+        "and": "and",
+    },
+    "de": {
+        "granted": "Sie haben \u201e{purpose}\u201c am {date} zugestimmt.",
+        "not_asked": "Sie haben \u201e{purpose}\u201c nicht zugestimmt, daher nutzen wir Ihre Daten "
+                     "dafür nicht.",
+        "denied": "Sie haben \u201e{purpose}\u201c abgelehnt, daher nutzen wir Ihre Daten dafür nicht.",
+        "withdrawn": "Sie haben Ihre Einwilligung zu \u201e{purpose}\u201c widerrufen, daher nutzen wir Ihre "
+                     "Daten dafür nicht mehr.",
+        "expired": "Ihre Einwilligung zu \u201e{purpose}\u201c ist abgelaufen. Bis Sie sie erneuern, nutzen "
+                   "wir Ihre Daten dafür nicht.",
+        "reconsent_required": "Wir haben geändert, was \u201e{purpose}\u201c umfasst. Bis Sie erneut "
+                              "zustimmen, nutzen wir Ihre Daten dafür nicht.",
+        "objected": "Sie haben \u201e{purpose}\u201c widersprochen, daher nutzen wir Ihre Daten dafür nicht.",
+        "permitted": "\u201e{purpose}\u201c beruht auf unserem berechtigten Interesse; Sie können jederzeit "
+                     "widersprechen.",
+        "used": "Was wir genutzt haben: {items}.",
+        "used_none": "Wir haben dafür keine Ihrer Daten genutzt.",
+        "withheld": "Was wir nicht genutzt haben: {items}.",
+        "fallback": "Unser Empfehlungsdienst war nicht nutzbar ({why}), daher haben unsere eigenen Regeln "
+                    "dies ausgewählt.",
+        "backend": "Unser Empfehlungsdienst hat dies ausgewählt und dabei nur die hier genannten Daten "
+                   "genutzt.",
+        "change": "Sie können Ihre Entscheidung jederzeit in den Datenschutzeinstellungen ändern.",
+        "and": "und",
+    },
+    "nb": {
+        "granted": "Du samtykket til \u00ab{purpose}\u00bb {date}.",
+        "not_asked": "Du har ikke samtykket til \u00ab{purpose}\u00bb, så vi bruker ikke opplysningene dine "
+                     "til det.",
+        "denied": "Du sa nei til \u00ab{purpose}\u00bb, så vi bruker ikke opplysningene dine til det.",
+        "withdrawn": "Du trakk tilbake samtykket til \u00ab{purpose}\u00bb, så vi bruker ikke lenger "
+                     "opplysningene dine til det.",
+        "expired": "Samtykket ditt til \u00ab{purpose}\u00bb er utløpt. Til du fornyer det, bruker vi ikke "
+                   "opplysningene dine til det.",
+        "reconsent_required": "Vi har endret hva \u00ab{purpose}\u00bb omfatter. Til du samtykker på nytt, "
+                              "bruker vi ikke opplysningene dine til det.",
+        "objected": "Du protesterte mot \u00ab{purpose}\u00bb, så vi bruker ikke opplysningene dine til det.",
+        "permitted": "\u00ab{purpose}\u00bb bygger på vår berettigede interesse; du kan protestere når "
+                     "som helst.",
+        "used": "Dette brukte vi: {items}.",
+        "used_none": "Vi brukte ingen av opplysningene dine til dette.",
+        "withheld": "Dette brukte vi ikke: {items}.",
+        "fallback": "Anbefalingstjenesten vår kunne ikke brukes ({why}), så våre egne regler valgte dette.",
+        "backend": "Anbefalingstjenesten vår valgte dette og brukte bare opplysningene som står her.",
+        "change": "Du kan endre valget ditt når som helst i personverninnstillingene.",
+        "and": "og",
+    },
+}
+
+REASONS: dict[str, dict[str, str]] = {
+    "en": {
+        "not_permitted_for_purpose": "not allowed for this purpose",
+        "no_consent": "no consent",
+        "consent_withdrawn": "consent withdrawn",
+        "consent_expired": "consent expired",
+        "reconsent_required": "consent needs renewing",
+        "objected": "you objected",
+        "retention_expired": "too old to use",
+        "absent": "we do not have it",
+    },
+    "de": {
+        "not_permitted_for_purpose": "für diesen Zweck nicht erlaubt",
+        "no_consent": "keine Einwilligung",
+        "consent_withdrawn": "Einwilligung widerrufen",
+        "consent_expired": "Einwilligung abgelaufen",
+        "reconsent_required": "Einwilligung muss erneuert werden",
+        "objected": "Sie haben widersprochen",
+        "retention_expired": "zu alt, um sie zu nutzen",
+        "absent": "liegt uns nicht vor",
+    },
+    "nb": {
+        "not_permitted_for_purpose": "ikke tillatt til dette formålet",
+        "no_consent": "mangler samtykke",
+        "consent_withdrawn": "samtykket er trukket tilbake",
+        "consent_expired": "samtykket er utløpt",
+        "reconsent_required": "samtykket må fornyes",
+        "objected": "du har protestert",
+        "retention_expired": "for gammelt til å brukes",
+        "absent": "har vi ikke",
+    },
+}
+
+FALLBACK_WHY: dict[str, dict[str, str]] = {
+    "en": {"timeout": "no answer in time", "error": "it answered with an error",
+           "invalid_answer": "its answer could not be read",
+           "unreleased_attribute": "it cited data it was not given", "unavailable": "it is not set up"},
+    "de": {"timeout": "keine Antwort rechtzeitig", "error": "er antwortete mit einem Fehler",
+           "invalid_answer": "seine Antwort war nicht lesbar",
+           "unreleased_attribute": "er berief sich auf Daten, die er nicht erhalten hatte",
+           "unavailable": "er ist nicht eingerichtet"},
+    "nb": {"timeout": "ikke svar i tide", "error": "den svarte med en feil",
+           "invalid_answer": "svaret kunne ikke leses",
+           "unreleased_attribute": "den viste til opplysninger den ikke hadde fått",
+           "unavailable": "den er ikke satt opp"},
+}
+
+
+def pick(texts: Mapping[str, str], locale: str | None) -> tuple[str, str]:
+    """(locale used, text): the locale, its base language, else English."""
+    if locale:
+        wanted = locale.strip().replace("_", "-").lower()
+        for candidate in (wanted, wanted.split("-")[0]):
+            if candidate in texts:
+                return candidate, texts[candidate]
+    return FALLBACK, texts[FALLBACK]
+
+
+def _join(items: Sequence[str], locale: str) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + f" {TEXTS[locale]['and']} " + items[-1]
+
+
+def details(facts: Mapping[str, Any], locale: str) -> list[str]:
+    """Plain sentences: the consent, the data used, the data not used, how to change it."""
+    t = TEXTS[locale]
+    consent = facts["consent"]
+    purpose = pick(facts["purpose_titles"], locale)[1]
+    status = consent["status"]
+    sentences = []
+    if status == "granted":
+        sentences.append(t["granted"].format(purpose=purpose, date=(consent.get("decided_at") or "")[:10]))
+    elif status in t:
+        sentences.append(t[status].format(purpose=purpose))
+    labels = facts.get("labels", {})
+
+    def label(name: str) -> str:
+        return pick(labels.get(name) or {"en": name.replace("_", " ")}, locale)[1]
+
+    if facts.get("fallback"):
+        why = FALLBACK_WHY[locale].get(facts["fallback"], facts["fallback"])
+        sentences.append(t["fallback"].format(why=why))
+    elif facts.get("engine") == "backend":
+        sentences.append(t["backend"])
+    used = facts.get("used_attributes") or []
+    sentences.append(t["used"].format(items=_join([label(a) for a in used], locale)) if used
+                     else t["used_none"])
+    withheld = facts.get("withheld_attributes") or []
+    if withheld:
+        items = [f"{label(w['attribute'])} ({REASONS[locale].get(w['reason'], w['reason'])})"
+                 for w in withheld]
+        sentences.append(t["withheld"].format(items=_join(items, locale)))
+    sentences.append(t["change"])
+    return sentences
+
+
+def render(facts: Mapping[str, Any], locale: str | None, *, decision_id: str,
+           controls: Mapping[str, str]) -> dict[str, Any]:
+    """The explanation of a stored decision in `locale` (falling back to English)."""
+    used_locale, summary = pick(facts["summaries"], locale)
+    sentence_locale = used_locale if used_locale in TEXTS else FALLBACK
+    return {
+        "decision_id": decision_id,
+        "locale": used_locale,
+        "summary": summary,
+        "details": details(facts, sentence_locale),
+        "engine": facts["engine"],
+        "rule": facts.get("rule"),
+        "fallback": facts.get("fallback"),
+        "personalized": facts["personalized"],
+        "placement": facts["placement"],
+        "purpose": facts["purpose"],
+        "reasons": facts["reasons"],
+        "used_attributes": facts["used_attributes"],
+        "withheld_attributes": facts["withheld_attributes"],
+        "consent": {k: v for k, v in facts["consent"].items() if k != "effective"},
+        "policy_version": facts["policy_version"],
+        "controls": dict(controls),
+    }

@@ -1,0 +1,155 @@
+"""Personalization decisions with their explanation, and "why am I seeing this" later."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import structlog
+
+from ..core import explain
+from ..core import rules as rule_engine
+from ..core.actor import Actor
+from ..core.errors import FieldError, InvalidRequest, NotFound
+from ..core.view import PermittedView
+from ..security.tokens import new_id
+from ..store.profile_models import Decision
+from . import audit, backend, clients, profiles
+from .context import Gateway
+from .policy import ensure_stored
+
+log = structlog.get_logger(__name__)
+MAX_CONTEXT_KEYS = 20
+
+
+def _iso(value) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def check_context(gw: Gateway, context: Any) -> dict[str, Any]:
+    """Request metadata only: flat, small, and never a catalogue attribute (no side door)."""
+    if context is None:
+        return {}
+    if not isinstance(context, dict):
+        raise InvalidRequest("'context' must be an object",
+                             errors=[FieldError("context", "expected an object")])
+    errors = []
+    if len(context) > MAX_CONTEXT_KEYS:
+        errors.append(FieldError("context", f"at most {MAX_CONTEXT_KEYS} keys"))
+    for key, value in context.items():
+        if gw.policy.attribute(key) is not None:
+            errors.append(FieldError(f"context.{key}", "names a catalogue attribute: personal data "
+                                                       "goes through the profile, not the context"))
+        elif not isinstance(value, (str, int, float, bool)) or (isinstance(value, str) and len(value) > 256):
+            errors.append(FieldError(f"context.{key}", "must be a short text, number or boolean"))
+    if errors:
+        raise InvalidRequest("the context is not valid", errors=errors)
+    return context
+
+
+def _facts_base(gw: Gateway, placement, view: PermittedView) -> dict[str, Any]:
+    purpose = gw.policy.purpose(placement.purpose)
+    state = view.state
+    return {
+        "placement": placement.id,
+        "purpose": placement.purpose,
+        "purpose_titles": {loc: n.title for loc, n in purpose.notices.items()},
+        "policy_version": gw.policy.version,
+        "consent": {"purpose": placement.purpose, "status": state.status, "effective": state.effective,
+                    "decided_at": _iso(state.decided_at), "receipt_id": state.receipt_id},
+        "withheld_attributes": [w.as_dict() for w in view.withheld],
+        "fallback": None,
+    }
+
+
+def decide(gw: Gateway, actor: Actor, *, subject_id: str, placement: str, locale: str | None = None,
+           context: Any = None) -> dict[str, Any]:
+    place = gw.policy.placement(placement)
+    if place is None:
+        raise InvalidRequest("unknown placement",
+                             errors=[FieldError("placement", f"unknown placement {placement!r}")])
+    clients.check_purpose(gw, actor, place.purpose, field="placement")
+    context = check_context(gw, context)
+    decision_id = new_id("dec")
+    view = profiles.permitted(gw, actor, subject_id, place.purpose, audit_type=None)
+    now = gw.now()
+    facts = _facts_base(gw, place, view)
+    content, rule_id, engine, used, reasons = dict(place.default_content), None, "rules", [], []
+    summaries = dict(place.default_explanation)
+    personalized = False
+    answer = None
+    if view.effective and place.backend is not None:
+        payload = {"decision_id": decision_id, "subject_id": subject_id, "placement": place.id,
+                   "purpose": place.purpose, "locale": locale, "context": context,
+                   "profile": dict(view.released)}
+        answer = backend.call(place.backend, gw.settings.secret(place.backend.secret_env), payload,
+                              set(view.released), gw.policy)
+        if answer.failure is None:
+            content, engine, personalized = answer.content, "backend", True
+            used = list(answer.attributes)
+            summaries = answer.explanation if answer.explanation and "en" in answer.explanation else {
+                loc: explain.TEXTS[loc]["backend"] for loc in explain.LOCALES}
+        else:
+            facts["fallback"] = answer.failure
+            log.warning("backend.fallback", placement=place.id, reason=answer.failure,
+                        elapsed_ms=answer.elapsed_ms)
+    if view.effective and engine == "rules" and place.rules:
+        outcome = rule_engine.evaluate(place, view, context, now)
+        reasons = [r.as_dict() for r in outcome.reasons]
+        if outcome.rule is not None:
+            content, rule_id, personalized = dict(outcome.rule.content), outcome.rule.id, True
+            summaries = dict(outcome.rule.explanation)
+            used = list(outcome.used_attributes)
+    mentioned = set(used) | {w["attribute"] for w in facts["withheld_attributes"]}
+    facts.update(
+        engine=engine, rule=rule_id, personalized=personalized, summaries=summaries, reasons=reasons,
+        used_attributes=used,
+        labels={a: dict(gw.policy.attribute(a).labels) for a in mentioned if gw.policy.attribute(a)},
+    )
+    pseudonym = gw.pseudonymize(subject_id)
+    with gw.db.write() as s:
+        version = ensure_stored(gw, s)
+        s.add(Decision(id=decision_id, subject=pseudonym, placement=place.id, purpose=place.purpose,
+                       policy_version=version, personalized=personalized, engine=engine, rule=rule_id,
+                       content=content, explanation=facts, actor=actor.id, made_at=now))
+        if answer is not None and answer.failure != "unavailable":
+            audit.record(s, "profile.released", actor=actor, at=now, subject=pseudonym,
+                         purpose=place.purpose, attributes=sorted(view.released),
+                         recipient=place.backend.url, decision_id=decision_id, policy_version=version)
+        if answer is not None and answer.failure == "unreleased_attribute":
+            audit.record(s, "decision.backend_refused", actor=actor, at=now, subject=pseudonym,
+                         decision_id=decision_id, placement=place.id, recipient=place.backend.url,
+                         attributes=sorted(set(answer.attributes) - set(view.released)))
+        audit.record(s, "decision.made", actor=actor, at=now, subject=pseudonym, decision_id=decision_id,
+                     placement=place.id, purpose=place.purpose, engine=engine, rule=rule_id,
+                     personalized=personalized, attributes=sorted(used), fallback=facts["fallback"],
+                     policy_version=version)
+    return {
+        "decision_id": decision_id,
+        "placement": place.id,
+        "purpose": place.purpose,
+        "personalized": personalized,
+        "content": content,
+        "made_at": _iso(now),
+        "explanation": explain.render(facts, locale, decision_id=decision_id, controls={
+            "consents": f"/v1/subjects/{quote(subject_id, safe='')}/consents",
+            "explanation": f"/v1/decisions/{decision_id}/explanation",
+        }),
+    }
+
+
+def explanation(gw: Gateway, actor: Actor, decision_id: str, locale: str | None) -> dict[str, Any]:
+    """ "Why am I seeing this": a stored decision's explanation in `locale`; audited."""
+    with gw.db.write() as s:
+        row = s.get(Decision, decision_id) if len(decision_id) <= 40 else None
+        if row is None:
+            raise NotFound(f"no decision {decision_id!r}")
+        audit.record(s, "explanation.viewed", actor=actor, at=gw.now(), subject=row.subject,
+                     decision_id=decision_id, locale=locale)
+        facts, made_at = row.explanation, row.made_at
+    rendered = explain.render(facts, locale, decision_id=decision_id, controls={
+        "consents": "/v1/subjects/{subject_id}/consents",
+        "explanation": f"/v1/decisions/{decision_id}/explanation",
+    })
+    rendered["made_at"] = _iso(made_at)
+    return rendered
