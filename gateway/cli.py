@@ -68,7 +68,8 @@ def policy_check(directory: Path | None) -> None:
         sys.exit(1)
     click.echo(
         f"{directory}: policy {policy.version} is valid: {len(policy.purposes)} purposes, "
-        f"{len(policy.attributes)} attributes"
+        f"{len(policy.attributes)} attributes, {len(policy.placements)} placements with "
+        f"{sum(len(p.rules) for p in policy.placements)} rules"
     )
 
 
