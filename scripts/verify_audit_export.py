@@ -30,33 +30,51 @@ def main(export_path, key_path):
     prev = None
     count = 0
     manifest = None
+    manifest_line = None
+    problems = []  # (line, message, is_gap): a gap is only wrong in an unfiltered export
     with open(export_path, "rb") as fh:
         for number, line in enumerate(fh, start=1):
-            obj = json.loads(line)
-            if set(obj) == {"manifest"}:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                return f"line {number}: not a JSON line"
+            if isinstance(obj, dict) and set(obj) == {"manifest"}:
                 manifest, manifest_line = obj["manifest"], number
                 continue
             if manifest is not None:
                 return f"line {number}: data after the manifest"
             digest.update(line)
+            if not isinstance(obj, dict) or not isinstance(obj.get("seq"), int):
+                return f"line {number}: not an audit event"
             body = {k: v for k, v in obj.items() if k != "hash"}
-            if hashlib.sha256(canonical(body)).hexdigest() != obj["hash"]:
-                return f"line {number}: event seq {obj['seq']} does not match its hash"
-            if prev is not None:
-                if obj["seq"] <= prev["seq"]:
-                    return f"line {number}: seq {obj['seq']} is out of order"
-                if obj["seq"] == prev["seq"] + 1 and obj["prev_hash"] != prev["hash"]:
-                    return f"line {number}: seq {obj['seq']} does not link to seq {prev['seq']}"
-            elif obj["seq"] == 1 and obj["prev_hash"] != "0" * 64:
-                return f"line {number}: the first event does not start the chain"
+            if hashlib.sha256(canonical(body)).hexdigest() != obj.get("hash"):
+                problems.append((number, f"event seq {obj['seq']} does not match its hash", False))
+            if prev is None:
+                if obj["seq"] == 1 and obj.get("prev_hash") != "0" * 64:
+                    problems.append((number, "the first event does not start the chain", False))
+                elif obj["seq"] != 1:
+                    problems.append((number, f"the export starts at seq {obj['seq']}, not 1", True))
+            elif obj["seq"] <= prev["seq"]:
+                problems.append((number, f"seq {obj['seq']} is out of order", False))
+            elif obj["seq"] == prev["seq"] + 1:
+                if obj.get("prev_hash") != prev.get("hash"):
+                    problems.append((number, f"seq {obj['seq']} does not link to seq {prev['seq']}", False))
+            else:
+                problems.append((number, f"seq {obj['seq']} follows seq {prev['seq']}: events are missing",
+                                 True))
             prev = obj
             count += 1
     if manifest is None:
         return "no manifest line: the export is truncated"
+    filtered = any(v not in (None, [], {}) for v in (manifest.get("filters") or {}).values())
+    real = [(n, m) for n, m, gap in problems if not (gap and filtered)]
+    if real:
+        number, message = min(real)
+        return f"line {number}: {message}"
     unsigned = {k: v for k, v in manifest.items() if k != "signature"}
     try:
         public_key.verify(base64.b64decode(manifest["signature"]), canonical(unsigned))
-    except (InvalidSignature, ValueError):
+    except (InvalidSignature, ValueError, KeyError, TypeError):
         return f"line {manifest_line}: the manifest signature does not verify"
     expected = {
         "count": count,
