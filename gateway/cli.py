@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from .core.errors import GatewayError, PolicyInvalid
 from .services.context import Gateway
@@ -226,6 +226,7 @@ def _subject(subject_id: str) -> str:
 
 
 @click.command("purge")
+@with_appcontext  # a plain command: AppGroup commands get this from the group
 def purge() -> None:
     """Delete profile values older than their attribute's retention_days."""
     from .services import profiles

@@ -204,8 +204,8 @@ def export_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
 def erase_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
     """GDPR Art. 17: destroy the data key (crypto-shredding) and delete the profile.
 
-    Consent events and receipts stay as proof under the pseudonym; decisions and
-    notices about the person go.
+    Consent events, receipts and the notices they point to stay as proof under the
+    pseudonym (they hold no attribute value); decisions about the person go.
     """
     pseudonym = gw.pseudonymize(subject_id)
     now = gw.now()

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from gateway.api.auth import requires
 from gateway.core.actor import Actor
 from gateway.core.errors import Forbidden, InvalidRequest
-from gateway.services import clients
+from gateway.services import clients, decisions
 
 
 class Row(NamedTuple):
@@ -43,6 +43,18 @@ ROWS = [
     # rows for routes that are not registered (yet) are skipped until they are
     Row("GET", "/v1/audit/events", "audit:read", None, None),
     Row("GET", "/v1/reports/processing", "audit:read", None, None),
+    Row("PATCH", "/v1/subjects/u-1/profile", "profile:write", {"attributes": {"loyalty_tier": "gold"}},
+        None),
+    Row("GET", "/v1/subjects/u-1/profile?purpose=personalization", "profile:read", None,
+        "personalization"),
+    Row("GET", "/v1/subjects/u-1/export", "subject:export", None, None),
+    Row("DELETE", "/v1/subjects/u-1", "subject:erase", None, None),
+    Row("POST", "/v1/decisions", "decision:write", {"subject_id": "u-1", "placement": "homepage_hero"},
+        "personalization"),
+    # {decision_id} is replaced by a decision made just before the call
+    Row("GET", "/v1/decisions/{decision_id}/explanation?locale=de", "decision:read", None, None),
+    Row("GET", "/v1/reports/consent-rates?days=30", "audit:read", None, None),
+    Row("GET", "/v1/audit/recent?limit=5", "audit:read", None, None),
 ]
 PURPOSE_ROWS = [r for r in ROWS if r.purpose]
 OTHER_SCOPE = {s: "audit:read" if s != "audit:read" else "consent:read" for s in clients.SCOPES}
@@ -72,7 +84,12 @@ rows = pytest.mark.parametrize("row", ROWS, ids=_id)
 
 
 def call(client, row: Row, headers: dict | None = None):
-    return client.open(row.path, method=row.method, json=row.body, headers=headers or {})
+    path = row.path
+    if "{decision_id}" in path:
+        gw = client.application.extensions["gateway"]
+        made = decisions.decide(gw, Actor(kind="cli", id="cli"), subject_id="u-1", placement="homepage_hero")
+        path = path.replace("{decision_id}", made["decision_id"])
+    return client.open(path, method=row.method, json=row.body, headers=headers or {})
 
 
 def assert_401(response):

@@ -1,0 +1,153 @@
+"""No plaintext of a subject anywhere in the database, after writing and after erasure (both engines).
+
+SQLite: the raw bytes of the database file and its WAL (before and after a checkpoint).
+PostgreSQL: every text, character, JSON and bytea column of every table. A control value that
+is meant to be stored in the clear (a consent's `source`) proves that each scan can see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from gateway.logging import configure_logging
+
+ORIGIN = "https://shop.example"
+SCOPES = ["profile:write", "profile:read", "subject:export", "subject:erase"]
+TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "ARRAY")
+
+
+def sqlite_bytes(gw) -> list[tuple[str, bytes]]:
+    """The database file and its companions, read raw: before and after a WAL checkpoint."""
+    path = Path(gw.db.engine.url.database)
+    companions = ("", "-wal", "-journal")
+
+    def read() -> list[tuple[str, bytes]]:
+        files = [Path(f"{path}{suffix}") for suffix in companions]
+        return [(f.name, f.read_bytes()) for f in files if f.exists()]
+
+    before = read()
+    raw = gw.db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        busy, _, _ = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    assert busy == 0, "the checkpoint could not complete"
+    return before + read()
+
+
+def postgres_values(gw) -> list[tuple[str, bytes]]:
+    """Every value of every text-like and bytea column, as bytes (JSON as its text)."""
+    found = []
+    with gw.db.engine.connect() as conn:
+        columns = conn.execute(sa.text(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position")).all()
+        for table, column, data_type in columns:
+            if data_type == "bytea":
+                values = conn.execute(sa.text(f'SELECT "{column}" FROM "{table}"')).scalars()
+                found += [(f"{table}.{column}", bytes(v)) for v in values if v is not None]
+            elif data_type in TEXT_TYPES:
+                values = conn.execute(sa.text(f'SELECT "{column}"::text FROM "{table}"')).scalars()
+                found += [(f"{table}.{column}", v.encode()) for v in values if v is not None]
+    return found
+
+
+def raw_database(gw) -> list[tuple[str, bytes]]:
+    return sqlite_bytes(gw) if gw.db.dialect == "sqlite" else postgres_values(gw)
+
+
+def where(needle: str, blobs: list[tuple[str, bytes]]) -> list[str]:
+    data = needle.encode("utf-8")
+    return sorted({name for name, blob in blobs if data in blob})
+
+
+@pytest.fixture
+def service(gw) -> dict:
+    """Bearer headers of a service client with the profile and subject scopes."""
+    from gateway.services import clients
+
+    created = clients.create_client(gw, "backend", SCOPES, ["personalization", "ads", "service"])
+    token = clients.issue_token(gw, grant_type="client_credentials", client_id=created["client_id"],
+                                client_secret=created["client_secret"], scope=None,
+                                remote_addr="127.0.0.1", issuer="http://localhost")
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+@pytest.fixture
+def logs(app, capsys):
+    """capsys; afterwards, logging goes back to a stream that stays open."""
+    yield capsys
+    with contextlib.redirect_stderr(sys.__stderr__):  # not the capture stream that closes now
+        configure_logging("WARNING", json_lines=True)
+
+
+def test_no_plaintext_value_or_subject_id_in_the_database(client, gw, banner, service, logs):
+    configure_logging("DEBUG", json_lines=True)  # as talkative as the gateway gets, into capsys
+    mark = uuid.uuid4().hex[:12]
+    subject = f"marker-subject-{mark}"
+    control = f"control-in-the-clear-{mark}"
+    profile = {
+        "loyalty_tier": f"marker-value-{mark}",
+        "browsing_categories": [f"marker-category-{mark}", "outdoor"],
+        "email": f"marker-{mark}@example.test",
+        "city": f"Markerstadt-{mark}",
+        "age_range": f"marker-age-{mark}",
+        "orders_count": 987654321,
+        "total_spend_eur": 4321.0987,
+        "last_purchase_date": "1987-06-05",
+    }
+    markers = [subject, *(v for k, v in profile.items() if k != "browsing_categories"),
+               profile["browsing_categories"][0]]
+    markers = [str(m) for m in markers]
+
+    notice = client.post("/v1/notices/served", headers=banner, json={
+        "subject_id": subject, "purposes": ["personalization", "ads"], "locale": "de",
+        "source": {"banner": control}})
+    assert notice.status_code == 201
+    r = client.post("/v1/consents", headers={**banner, "Idempotency-Key": f"idem-{mark}"}, json={
+        "subject_id": subject, "purposes": {"personalization": "granted", "ads": "granted",
+                                            "analytics": "denied"},
+        "notice_id": notice.json["notice_id"], "source": {"banner": control}})
+    assert r.status_code == 201
+    assert client.get(f"/v1/subjects/{subject}/consents?history=true", headers=banner).status_code == 200
+    r = client.patch(f"/v1/subjects/{subject}/profile", headers=service, json={"attributes": profile})
+    assert r.status_code == 200, r.json
+    bad = client.patch(f"/v1/subjects/{subject}/profile", headers=service, json={
+        "attributes": {"loyalty_tier": [f"marker-refused-{mark}"], "orders_count": f"marker-n-{mark}"}})
+    assert bad.status_code == 422
+    assert "marker-refused" not in bad.get_data(as_text=True)
+    assert "marker-n-" not in bad.get_data(as_text=True)
+    views = {p: client.get(f"/v1/subjects/{subject}/profile?purpose={p}", headers=service).json
+             for p in ("personalization", "ads", "service")}
+    assert views["personalization"]["attributes"]["loyalty_tier"] == profile["loyalty_tier"]
+    assert views["service"]["attributes"]["email"] == profile["email"]
+    export = client.get(f"/v1/subjects/{subject}/export", headers=service)
+    assert export.status_code == 200
+    assert {a["attribute"]: a["value"] for a in export.json["profile"]} == profile
+
+    written = raw_database(gw)
+    assert where(control, written), "the scan does not see what is stored in the clear"
+    assert where(gw.pseudonymize(subject), written)  # and the subject's rows are there
+    for marker in [*markers, f"marker-refused-{mark}", f"marker-n-{mark}"]:
+        assert where(marker, written) == [], f"{marker!r} is stored in the clear"
+
+    r = client.delete(f"/v1/subjects/{subject}", headers=service)
+    assert r.status_code == 200
+    assert client.get(f"/v1/subjects/{subject}/export", headers=service).json["profile"] == []
+    erased = raw_database(gw)
+    assert where(control, erased)  # consent proof stays
+    for marker in markers:
+        assert where(marker, erased) == [], f"{marker!r} remains after erasure"
+
+    captured = logs.readouterr()
+    for marker in [*markers, f"marker-refused-{mark}", f"marker-n-{mark}"]:
+        assert marker not in captured.err and marker not in captured.out, f"{marker!r} was logged"
+    assert '"event": "request"' in captured.err  # the requests were logged (without the markers)
