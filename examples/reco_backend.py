@@ -77,7 +77,10 @@ def make_handler(secret: str):
         server_version = "reco-backend/1"
 
         def do_POST(self):  # noqa: N802 (http.server's naming)
-            length = int(self.headers.get("Content-Length") or 0)
+            raw_length = self.headers.get("Content-Length") or "0"
+            if not (raw_length.isascii() and raw_length.isdigit()):  # negative: read(-1) waits for EOF
+                return self._send(400, {"error": "bad Content-Length"})
+            length = int(raw_length)
             if length > MAX_BODY:
                 return self._send(413, {"error": "too large"})
             body = self.rfile.read(length)

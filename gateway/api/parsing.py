@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import request
@@ -11,6 +12,10 @@ from ..core.errors import FieldError, InvalidRequest, MalformedRequest, Unsuppor
 from .schemas import flatten, subject_id_problem
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity are JavaScript, not JSON (RFC 8259)
+
+
 def json_object() -> dict[str, Any]:
     """The body as a JSON object: 415 if not sent as JSON, 400 if unreadable, 422 if not an object."""
     if not request.is_json:
@@ -18,7 +23,10 @@ def json_object() -> dict[str, Any]:
             "the body must be JSON (Content-Type: application/json)",
             errors=[FieldError("Content-Type", "expected application/json")],
         )
-    data = request.get_json(silent=True)
+    try:
+        data = json.loads(request.get_data(cache=True), parse_constant=_no_constants)
+    except (ValueError, RecursionError):
+        data = None
     if data is None:
         raise MalformedRequest("the body is not valid JSON")
     if not isinstance(data, dict):

@@ -6,10 +6,13 @@ not 200, not the expected JSON, late, or cites an attribute it was not given.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
 import json
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +48,17 @@ def call(backend: Backend, secret: str | None, payload: dict[str, Any], released
     started = time.perf_counter()
     conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     conn = conn_cls(url.hostname, url.port, timeout=timeout)
+    # the socket timeout bounds each read only: a backend that trickles its answer would hold
+    # the decision far beyond timeout_ms, so the exchange is cut at the deadline
+    watchdog = None
     try:
+        conn.connect()
+        remaining = timeout - (time.perf_counter() - started)
+        if remaining <= 0:
+            raise TimeoutError
+        watchdog = threading.Timer(remaining, _cut, args=(conn,))
+        watchdog.daemon = True
+        watchdog.start()
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         conn.request("POST", path, body=body, headers={
             "Content-Type": "application/json",
@@ -58,8 +71,12 @@ def call(backend: Backend, secret: str | None, payload: dict[str, Any], released
     except TimeoutError:
         return BackendAnswer(failure="timeout", elapsed_ms=_ms(started))
     except (OSError, http.client.HTTPException):
-        return BackendAnswer(failure="error", elapsed_ms=_ms(started))
+        elapsed = _ms(started)
+        return BackendAnswer(failure="timeout" if elapsed >= backend.timeout_ms else "error",
+                             elapsed_ms=elapsed)
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         conn.close()
     elapsed = _ms(started)
     if elapsed > backend.timeout_ms:
@@ -92,6 +109,14 @@ def parse_answer(raw: bytes, released: set[str], elapsed: float = 0.0) -> Backen
         return BackendAnswer(failure="invalid_answer", elapsed_ms=elapsed)
     return BackendAnswer(content=data["content"], attributes=tuple(dict.fromkeys(attributes)),
                          explanation=explanation or None, elapsed_ms=elapsed)
+
+
+def _cut(conn: http.client.HTTPConnection) -> None:
+    """At the deadline: end the exchange, whatever the backend is doing (reads then fail)."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _ms(started: float) -> float:
