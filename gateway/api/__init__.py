@@ -8,9 +8,10 @@ import uuid
 
 import structlog
 from flask import Flask, current_app, g, request
+from werkzeug.routing import PathConverter
 
 from ..services import audit as audit_service
-from . import audit, consent, cors, decisions, errors, meta, metrics, oauth, profiles
+from . import audit, consent, cors, decisions, errors, meta, metrics, oauth, profiles, web
 
 log = structlog.get_logger("gateway.http")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -50,7 +51,15 @@ def _seal_quietly(gw) -> None:
         log.warning("audit.seal_failed", error=type(exc).__name__)
 
 
+class _AnyPathConverter(PathConverter):
+    """`<path:...>` that also matches line breaks (Werkzeug's `.` does not), so that a subject id
+    with a control character reaches validation (422) instead of falling through routing (404)."""
+
+    regex = r"[^/][\s\S]*?"
+
+
 def init_app(app: Flask) -> None:
+    app.url_map.converters["path"] = _AnyPathConverter
     app.before_request(_start)
     cors.init_app(app)
     app.after_request(_finish)
@@ -62,3 +71,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(decisions.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(oauth.bp)
+    app.register_blueprint(web.bp)
