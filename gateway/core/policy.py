@@ -35,6 +35,8 @@ ATTRIBUTE_TYPES = ("string", "integer", "number", "boolean", "date", "list[strin
 FALLBACK_LOCALE = "en"
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 LOCALE_RE = re.compile(r"^[a-z]{2,3}$")
+MAX_VERSION = 2**31 - 1  # purpose versions are stored in 32-bit integer columns
+MAX_DAYS = 36_500  # lifetimes and retention periods: dates beyond must stay computable
 
 
 @dataclass(frozen=True)
@@ -164,14 +166,15 @@ class _Checker:
             return None
         return value
 
-    def integer(self, data: dict, key: str, entry: str, *, required: bool, minimum: int) -> int | None:
+    def integer(self, data: dict, key: str, entry: str, *, required: bool, minimum: int,
+                maximum: int) -> int | None:
         value = data.get(key)
         if value is None:
             if required:
                 self.add(entry, f"'{key}' is required")
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.add(entry, f"'{key}' must be a whole number of at least {minimum}, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            self.add(entry, f"'{key}' must be a whole number from {minimum} to {maximum}, not {value!r}")
             return None
         return value
 
@@ -207,15 +210,100 @@ def _kind(value: Any) -> str:
     )
 
 
+MAX_YAML_DEPTH = 64  # levels of nesting, aliases expanded (the demo policy needs 7)
+MAX_YAML_VALUES = 100_000  # values, aliases expanded (the demo policy has about 700)
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """`yaml.safe_load` that refuses, before building anything, what would exhaust the stack or
+    the memory: nesting deeper than MAX_YAML_DEPTH, alias bombs ("billion laughs") that expand
+    to more than MAX_YAML_VALUES values, and aliases that contain themselves."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                problem = f"nested more than {MAX_YAML_DEPTH} levels deep"
+                raise yaml.composer.ComposerError(None, None, problem, self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_yaml_int(self, node):
+        value = super().construct_yaml_int(node)
+        if abs(value).bit_length() > 14_000:  # about 4,200 digits: Python refuses to write it out
+            raise yaml.constructor.ConstructorError(None, None, "a number with thousands of digits",
+                                                    node.start_mark)
+        return value
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        return node
+
+
+_LimitedLoader.add_constructor("tag:yaml.org,2002:int", _LimitedLoader.construct_yaml_int)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (values, levels below), aliases expanded
+    open_nodes: set[int] = set()
+
+    def fail(node: yaml.Node, problem: str):
+        raise yaml.composer.ComposerError(None, None, problem, node.start_mark)
+
+    def measure(node: yaml.Node, depth: int) -> tuple[int, int]:
+        key = id(node)
+        if key in open_nodes:
+            fail(node, "an alias refers to a value that contains it")
+        if key not in measured:
+            if depth > MAX_YAML_DEPTH:
+                fail(node, f"nested more than {MAX_YAML_DEPTH} levels deep once aliases are expanded")
+            if isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                children = node.value
+            else:
+                children = []
+            open_nodes.add(key)
+            values, below = 1, 0
+            for child in children:
+                child_values, child_below = measure(child, depth + 1)
+                values, below = values + child_values, max(below, child_below + 1)
+                if values > MAX_YAML_VALUES:
+                    fail(node, f"more than {MAX_YAML_VALUES} values once aliases are expanded")
+            open_nodes.discard(key)
+            measured[key] = (values, below)
+        values, below = measured[key]
+        if depth + below > MAX_YAML_DEPTH:
+            fail(node, f"nested more than {MAX_YAML_DEPTH} levels deep once aliases are expanded")
+        return values, below
+
+    measure(root, 0)
+
+
 def _load_yaml(file: str, text: str, problems: list[PolicyProblem]) -> Any:
+    loader = None
     try:
-        return yaml.safe_load(text)
+        loader = _LimitedLoader(text)
+        return loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(exc, "problem", None) or str(exc)
         problems.append(PolicyProblem(file, where, f"not valid YAML: {reason}"))
         return None
+    except (ValueError, TypeError, AttributeError, LookupError, OverflowError) as exc:
+        # PyYAML's constructors let these through for values it recognizes but cannot build:
+        # 2026-13-45, an integer of thousands of digits, `!!timestamp soon`, `!!int ''`
+        problems.append(PolicyProblem(file, "", f"not valid YAML: a value cannot be read ({exc})"))
+        return None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def parse_policy(files: Mapping[str, str], taxonomy: Taxonomy) -> Policy:
@@ -316,14 +404,14 @@ def _parse_purposes(chk: _Checker, raw: Any, taxonomy: Taxonomy) -> list[Purpose
                 chk.add(entry, "the id is used twice")
             seen.add(pid)
         chk.unknown_keys(data, PURPOSE_KEYS, entry)
-        version = chk.integer(data, "version", entry, required=True, minimum=1)
+        version = chk.integer(data, "version", entry, required=True, minimum=1, maximum=MAX_VERSION)
         basis = data.get("legal_basis")
         if basis not in LEGAL_BASES:
             chk.add(entry, f"'legal_basis' must be one of {', '.join(LEGAL_BASES)}, not {basis!r}")
         data_use = chk.string(data, "data_use", entry)
         if data_use and data_use not in taxonomy.data_uses:
             chk.add(entry, f"'data_use' {data_use!r} is not a data use of the Fides taxonomy")
-        lifetime = chk.integer(data, "lifetime_days", entry, required=False, minimum=1)
+        lifetime = chk.integer(data, "lifetime_days", entry, required=False, minimum=1, maximum=MAX_DAYS)
         special = chk.boolean(data, "special_categories", entry)
         gpc = chk.boolean(data, "gpc", entry)
         tcf = chk.list_of(data, "tcf_purposes", entry, int)
@@ -415,7 +503,7 @@ def _parse_attributes(
         if category and category not in taxonomy.data_categories:
             chk.add(entry, f"'data_category' {category!r} is not a data category of the Fides taxonomy")
         special = chk.boolean(data, "special_category", entry)
-        retention = chk.integer(data, "retention_days", entry, required=False, minimum=1)
+        retention = chk.integer(data, "retention_days", entry, required=False, minimum=1, maximum=MAX_DAYS)
         listed = chk.list_of(data, "purposes", entry, str)
         for pid in listed:
             purpose = purposes.get(pid)

@@ -31,6 +31,7 @@ a property test checks that this program agrees with the condition as written.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ RULE_ID_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 VARIABLES = ("profile", "context", "now")
 TIMEOUT_MS_MAX = 10_000
+# The CEL engine overflows its native stack (killing the process) on expressions nested a
+# few ten thousand levels deep; no condition a person writes comes near this length.
+WHEN_MAX_CHARS = 2_000
 ABSENT = "absent"
 # In the program that runs, each attribute is a variable of its own (`profile.orders_count`
 # becomes `_p_orders_count`, `has(profile.orders_count)` becomes `_h_orders_count`): CEL then
@@ -480,7 +484,31 @@ def _content(problems: _Problems, data: Mapping, entry: str) -> dict:
         problems.add(entry, f"'content' is required: a mapping such as {{id: \"outdoor-jackets\"}}, "
                             f"not {_kind(value)}")
         return {}
+    problem = _not_json(value, "'content'")
+    if problem:
+        problems.add(entry, f"{problem}: content is JSON data (texts, numbers, true/false, lists and "
+                            "mappings with text keys); quote dates and times")
+        return {}
     return dict(value)
+
+
+def _not_json(value: Any, where: str) -> str | None:
+    """What in `value` JSON cannot carry (decisions return and store content as JSON), or None."""
+    if value is None or isinstance(value, (str, int)):  # bool is an int
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where} is {value}"
+    if isinstance(value, list):
+        return next((p for i, v in enumerate(value) if (p := _not_json(v, f"{where}[{i}]"))), None)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} has a key that is not a text ({_kind(key)})"
+            problem = _not_json(item, f"{where}.{key}")
+            if problem:
+                return problem
+        return None
+    return f"{where} is of type {_kind(value)}"
 
 
 def _explanation(problems: _Problems, data: Mapping, entry: str) -> dict[str, str]:
@@ -561,6 +589,9 @@ def _parse_rule(
                             "'\"outdoor\" in profile.browsing_categories'")
     elif not isinstance(when, str) or not when.strip():
         problems.add(entry, f"'when' must be a CEL condition written as text, not {when!r}")
+    elif len(when) > WHEN_MAX_CHARS:
+        problems.add(entry, f"'when' is longer than {WHEN_MAX_CHARS} characters: split the condition "
+                            "into several rules")
     else:
         program, reads = _check_condition(problems, when, entry, purpose, attributes)
     if len(problems.items) != before or rid is None or program is None:
