@@ -37,6 +37,7 @@ from ..core.errors import (
     RateLimited,
     Unauthenticated,
 )
+from ..core.timefmt import iso as _iso
 from ..security import jwt
 from ..security.secrets import load_key
 from ..security.tokens import digest, new_id, new_secret
@@ -76,9 +77,6 @@ class OAuthError(Exception):
         self.description = description
         self.status = status
 
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def _id_or_none(value: object, max_length: int) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -13,16 +12,13 @@ from ..core import consent as rules
 from ..core import tcf
 from ..core.actor import Actor
 from ..core.errors import Conflict, FieldError, InvalidRequest
+from ..core.timefmt import iso as _iso
 from ..security.tokens import new_id
 from ..store.consents import ConsentRepository
 from ..store.models import IdempotencyKey, Notice, Receipt
 from . import audit
 from .context import Gateway
 from .policy import ensure_stored
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def _check_purposes(gw: Gateway, purposes: list[str], field: str = "purposes") -> None:

@@ -11,6 +11,7 @@ from ..core import explain
 from ..core import rules as rule_engine
 from ..core.actor import Actor
 from ..core.errors import FieldError, InvalidRequest, NotFound
+from ..core.timefmt import iso as _iso
 from ..core.view import PermittedView
 from ..security.tokens import new_id
 from ..store.profile_models import Decision
@@ -21,9 +22,6 @@ from .policy import ensure_stored
 log = structlog.get_logger(__name__)
 MAX_CONTEXT_KEYS = 20
 
-
-def _iso(value) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def check_context(gw: Gateway, context: Any) -> dict[str, Any]:

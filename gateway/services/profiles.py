@@ -17,6 +17,7 @@ from ..core import attributes as catalogue
 from ..core.actor import Actor
 from ..core.audit_chain import timestamp
 from ..core.errors import FieldError, InvalidRequest
+from ..core.timefmt import iso as _iso
 from ..core.view import PermittedView, StoredValue, permitted_view
 from ..security import envelope
 from ..store.consents import ConsentRepository
@@ -30,9 +31,6 @@ from .context import Gateway
 
 log = structlog.get_logger(__name__)
 
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def _aad(pseudonym: str, attribute: str) -> bytes:
