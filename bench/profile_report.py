@@ -1,13 +1,15 @@
 """Where a gateway worker's CPU goes: a summary of py-spy's collapsed stacks.
 
-    .venv/bin/python bench/profile_report.py bench/results/profiles/postgresql-profile_read-pyspy-w*.txt
+    .venv/bin/python bench/profile_report.py /tmp/cg-bench/profiles/postgresql-profile_read-pyspy-w*.txt
 
 py-spy (`record --format raw`, idle samples left out) writes one line per distinct
 stack: `frame;frame;...;frame count`, a frame being `function (file:line)`. Every
-figure here is a share of the samples in which the worker was on the CPU: the
-*inclusive* share of a phase is the share of samples whose stack contains it
-(phases can nest: "JWT decode" is part of "bearer authentication"), the *self*
-share of a function the share of samples in which it was the innermost frame.
+figure here is a share of the samples in which the worker was not idle: running,
+or ready to run (on a saturated 2-core machine that includes waiting for a core
+after a database reply, which is charged to the psycopg call that sent the query).
+The *inclusive* share of a phase is the share of samples whose stack contains it
+(phases can nest: "JWT verify" is part of "bearer authentication"), the *self*
+share of a function or library the share in which it was the innermost frame.
 bench/run.py --profile calls `summarize` for each scenario.
 """
 
@@ -57,38 +59,50 @@ def outside_app(stack: tuple[Frame, ...]) -> bool:
     return not any(f.endswith("wsgi_app") and p.endswith("flask/app.py") for f, p in stack)
 
 
+def called_from(outer: tuple[str, str], inner: tuple[str, str]) -> Callable[[tuple[Frame, ...]], bool]:
+    """`inner` called directly by `outer` (contextlib's frames in between are skipped)."""
+    def test(stack: tuple[Frame, ...]) -> bool:
+        frames = [(f, p) for f, p in stack if not p.endswith("contextlib.py")]
+        return any(a[0].endswith(outer[0]) and a[1].endswith(outer[1])
+                   and b[0].endswith(inner[0]) and b[1].endswith(inner[1])
+                   for a, b in zip(frames, frames[1:], strict=False))
+    return test
+
+
+def either(*tests: Callable) -> Callable[[tuple[Frame, ...]], bool]:
+    return lambda stack: any(t(stack) for t in tests)
+
+
 # request phases, outermost first (inclusive shares)
 PHASES: list[tuple[str, Callable]] = [
     ("gunicorn + werkzeug outside the Flask app (accept, parse, write, close)", outside_app),
-    ("bearer authentication (api/auth.py _authenticate -> clients.authenticate_bearer)",
+    ("bearer authentication (clients.authenticate_bearer: one read transaction)",
      has("authenticate_bearer", "gateway/services/clients.py")),
-    ("  JWT verify (security/jwt.py decode, authlib)", has("decode", "gateway/security/jwt.py")),
-    ("    JsonWebKey.import_key (a key object per request)",
-     has("import_key", "authlib/jose/rfc7517/jwk.py")),
-    ("  key and client rows (clients._local_actor session)",
-     has("_local_actor", "gateway/services/clients.py")),
-    ("property-key authentication (properties.authenticate)",
+    ("  JWT verify (security/jwt.decode, incl. the signing-key lookup it calls back)",
+     has("decode", "gateway/security/jwt.py")),
+    ("    signing-key row lookup (clients._local_actor.find_key)",
+     has("find_key", "gateway/services/clients.py")),
+    ("property-key authentication (properties.authenticate: one read transaction)",
      has("authenticate", "gateway/services/properties.py")),
     ("consent state (services/consent.py current_state)",
      has("current_state", "gateway/services/consent.py")),
     ("consent write (services/consent.py _record)", has("_record", "gateway/services/consent.py")),
     ("  subject lock (store/subjects.py lock_subject)", has("lock_subject", "gateway/store/subjects.py")),
-    ("  receipt body re-read and update (get_one(Receipt))",
-     has("get_one", "sqlalchemy/orm/session.py")),
+    ("  state rows re-read + events (ConsentRepository.append)", has("append", "gateway/store/consents.py")),
+    ("  receipt re-read for the body (Session.get_one)", has("get_one", "sqlalchemy/orm/session.py")),
     ("permitted view (services/profiles.py permitted)", has("permitted", "gateway/services/profiles.py")),
     ("  consent records read (store/consents.py records)", has("records", "gateway/store/consents.py")),
     ("  profile rows + data key read (ProfileRepository.values/key)",
-     lambda s: has("values", "gateway/store/profiles.py")(s) or has("key", "gateway/store/profiles.py")(s)),
+     either(has("values", "gateway/store/profiles.py"), has("key", "gateway/store/profiles.py"))),
     ("  AES-GCM unwrap + decrypt (security/envelope.py)", in_file("gateway/security/envelope.py")),
     ("  value decoding (core/attributes.py decode_value)", has("decode_value", "gateway/core/attributes.py")),
     ("rules (core/rules.py evaluate, CEL)", has("evaluate", "gateway/core/rules.py")),
     ("explanation (core/explain.py render)", in_file("gateway/core/explain.py")),
-    ("decision row + audit write (services/decisions.py, 2nd transaction)",
-     lambda s: has("decide", "gateway/services/decisions.py")(s)
-     and has("__exit__", "contextlib.py")(s) and in_file("sqlalchemy/orm/session.py")(s)
-     and not has("permitted", "gateway/services/profiles.py")(s)),
-    ("transaction commit (flush of the audit event and other rows, COMMIT)",
-     has("commit", "sqlalchemy/orm/session.py")),
+    ("decision's own write transaction (decisions.decide -> Database.write)",
+     called_from(("decide", "gateway/services/decisions.py"), ("Database.write", "gateway/store/db.py"))),
+    ("transaction commits (Session.commit: flush + COMMIT)", has("commit", "sqlalchemy/orm/session.py")),
+    ("connection checkouts (pool _checkout, incl. pre-ping)", has("_checkout", "sqlalchemy/pool/base.py")),
+    ("  pre-ping SELECT 1 (pool_pre_ping=True)", has("_do_ping_w_event", "sqlalchemy/engine/default.py")),
     ("audit sealing after the response (audit.seal_soon)", has("seal_soon", "gateway/services/audit.py")),
     ("request body: JSON + marshmallow schema (api/parsing.py json_body)",
      has("json_body", "gateway/api/parsing.py")),
@@ -98,18 +112,17 @@ PHASES: list[tuple[str, Callable]] = [
     ("CORS (api/cors.py)", in_file("gateway/api/cors.py")),
 ]
 
-# libraries, across phases (inclusive shares)
-LAYERS: list[tuple[str, Callable]] = [
-    ("SQLAlchemy (ORM + Core, all calls)", in_file("sqlalchemy/")),
-    ("  connection pool checkout (incl. pre-ping)", has("_checkout", "sqlalchemy/pool/base.py")),
-    ("  pre-ping (pool_pre_ping=True)", has("_do_ping_w_event", "sqlalchemy/engine/default.py")),
-    ("psycopg (driver: send, wait, adapt)", in_file("psycopg/")),
-    ("sqlite3 execute (engine/default.py do_execute)", has("do_execute", "sqlalchemy/engine/default.py")),
-    ("structlog", in_file("structlog/")),
-    ("authlib", in_file("authlib/")),
-    ("marshmallow", in_file("marshmallow/")),
-    ("Flask + werkzeug", lambda s: in_file("flask/")(s) or in_file("werkzeug/")(s)),
-    ("gateway/ code itself (self time in gateway/ files)", None),  # computed from self samples
+# where the innermost frame is (self shares, adding up to 100 %)
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("psycopg (driver: libpq calls, socket I/O, adaptation)", ("psycopg/",)),
+    ("SQLAlchemy (ORM, Core, pool)", ("sqlalchemy/",)),
+    ("gunicorn", ("gunicorn/",)),
+    ("Flask + werkzeug", ("flask/", "werkzeug/")),
+    ("authlib + cryptography", ("authlib/", "cryptography/")),
+    ("json", ("json/",)),
+    ("structlog + prometheus_client", ("structlog/", "prometheus_client/")),
+    ("marshmallow", ("marshmallow/",)),
+    ("gateway/", ("gateway/",)),
 ]
 
 
@@ -129,11 +142,12 @@ def summarize(paths: Iterable[Path], top: int = 15) -> dict[str, Any]:
         self_counts[f"{func} ({file})"] += count
         for name in {f"{f} ({p})" for f, p in stack if p.startswith("gateway/")}:
             gateway_inclusive[name] += count
-    gateway_self = sum(c for s, c in stacks.items() if s[-1][1].startswith("gateway/"))
     layers = []
-    for label, test in LAYERS:
-        pct = round(100 * gateway_self / total, 1) if test is None else share(test)
-        layers.append((label, pct))
+    for label, prefixes in LAYERS:
+        n = sum(c for s, c in stacks.items() if s[-1][1].startswith(prefixes))
+        layers.append((label, round(100 * n / total, 1)))
+    known = sum(pct for _, pct in layers)
+    layers.append(("other (stdlib, ...)", round(100 - known, 1)))
     return {
         "samples": total,
         "phases": [(label, share(test)) for label, test in PHASES if share(test) > 0],
@@ -147,7 +161,7 @@ def render(name: str, summary: dict[str, Any], engine: str = "") -> str:
     lines = [f"  -- {engine} {name}: {summary['samples']:,} on-CPU samples of the workers --"]
     lines.append("  phase (inclusive %):")
     lines += [f"    {pct:5.1f}  {label}" for label, pct in summary["phases"]]
-    lines.append("  layer (inclusive %):")
+    lines.append("  innermost frame by library (self %):")
     lines += [f"    {pct:5.1f}  {label}" for label, pct in summary["layers"]]
     lines.append("  top self (innermost frame %):")
     lines += [f"    {pct:5.1f}  {label}" for label, pct in summary["top_self"][:10]]

@@ -15,15 +15,19 @@ What it does, in one run:
    /oauth/token; then wrk (2 threads, 32 connections, --latency) from a second process
    for each scenario: consent-state read, filtered profile read, decision, consent write.
 3. PostgreSQL only: the profile-read p50 with 10,000 subjects in the database and
-   again with 1,000,000 (on ids across the million, and on the first 10,000 ids).
+   again with 1,000,000 (on ids across the million, and on the first 10,000 ids), at
+   32 connections and at one (the service time without queueing).
 4. Audit export of 1,000,000 events: bulk-inserted unsealed, sealed with
    `services.audit.seal` (timed), then `services.audit.export` read to the end in a
    separate process (events/s; peak RSS by getrusage of that process).
 
 It prints a table and writes bench/results/latest.json. Flags: --quick (5 s per
 scenario, 10,000 subjects, 100,000 audit events), --only ENGINE, --skip-1m,
---profile (py-spy on the gateway's workers during each PostgreSQL scenario; flame
-graphs and collapsed stacks in bench/results/profiles/).
+--profile (one more pass of the four scenarios with py-spy on the gateway's workers;
+a summary per scenario in latest.json, collapsed stacks in /tmp/cg-bench/profiles/),
+--app (another WSGI factory, to measure a candidate change). Before each measurement
+it waits (30 s at most, 240 s per run) for other processes to leave the cores alone,
+and every row records how busy the rest of the machine was.
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ sys.path.insert(0, str(BENCH))
 import seed  # noqa: E402  (bench/seed.py)
 import sqlalchemy as sa  # noqa: E402
 
-RESULTS = BENCH / "results"
+RESULTS = BENCH / "results"  # git-ignores *.json only: everything else goes to LOGS
+LOGS = Path(tempfile.gettempdir()) / "cg-bench"  # gunicorn logs, py-spy's collapsed stacks
 WRK_DIR = BENCH / "wrk"
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
@@ -70,6 +75,7 @@ CONNECTIONS = 32
 WRK_THREADS = 2
 WORKERS = 2
 WARMUP_S = 3
+FIRST_WARMUP_S = 10
 
 # targets of the issue: PostgreSQL, ratio to the ceiling of the same run, p99 at 32 connections
 RATIO_TARGETS = {"profile_read": 0.5, "consent_read": 0.5, "decision": 0.35, "consent_write": 0.3}
@@ -298,12 +304,14 @@ class Load:
 
 
 def run_wrk(load: Load, server: Server, script: str, *, id_range: tuple[int, int], duration: int,
-            env_extra: dict[str, str], profile_name: str | None = None) -> dict[str, Any]:
+            env_extra: dict[str, str], profile_name: str | None = None,
+            connections: int = CONNECTIONS) -> dict[str, Any]:
+    threads = min(WRK_THREADS, connections)
     lo, hi = id_range
     env = {**os.environ, "BENCH_WRK_DIR": str(WRK_DIR), "BENCH_ID_LO": str(lo), "BENCH_ID_HI": str(hi),
            "BENCH_STRIDE": str(coprime_stride(hi - lo)), "BENCH_OFFSET": str(random.randrange(hi - lo)),
-           "BENCH_THREADS": str(WRK_THREADS), **env_extra}
-    cmd = [load.wrk, f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "10s",
+           "BENCH_THREADS": str(threads), **env_extra}
+    cmd = [load.wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
            "--latency", "-s", str(WRK_DIR / script), server.base]
     workers = server.workers()
     spies = []
@@ -357,15 +365,18 @@ def run_wrk(load: Load, server: Server, script: str, *, id_range: tuple[int, int
 
 
 def measure(load: Load, server: Server, name: str, script: str, *, id_range: tuple[int, int],
-            env_extra: dict[str, str], engine: str, profile: bool = False) -> dict[str, Any]:
+            env_extra: dict[str, str], engine: str, profile: bool = False,
+            connections: int = CONNECTIONS, warmup: int = WARMUP_S) -> dict[str, Any]:
     allowance = max(0.0, min(load.quiet_wait_s, load.quiet_budget_s - load.waited_s))
     t0 = time.monotonic()
     busy_before = wait_for_quiet(allowance) if allowance else None
     load.waited_s += time.monotonic() - t0
-    run_wrk(load, server, script, id_range=id_range, duration=WARMUP_S, env_extra=env_extra)
+    run_wrk(load, server, script, id_range=id_range, duration=warmup, env_extra=env_extra,
+            connections=connections)
     result = run_wrk(load, server, script, id_range=id_range, duration=load.duration,
-                     env_extra=env_extra, profile_name=f"{engine}-{name}" if profile else None)
-    result.update(scenario=name, engine=engine, subjects_range=list(id_range),
+                     env_extra=env_extra, profile_name=f"{engine}-{name}" if profile else None,
+                     connections=connections)
+    result.update(scenario=name, engine=engine, subjects_range=list(id_range), connections=connections,
                   machine_busy_before=busy_before, profiled=profile)
     flag = f"  ERRORS {result['errors']}" if result["errors"] else ""
     log(f"  {engine:10} {name:22} {result['rps']:>8,.1f} req/s  p50 {result['p50_ms']:7.2f} ms  "
@@ -478,8 +489,14 @@ def check_sample(server: Server, creds: dict[str, Any], n: int) -> dict[str, Any
                             body={"subject_id": sid, "placement": "homepage_hero", "locale": "de",
                                   "context": {"device": "mobile"}})
     assert status == 201, (status, decision)
+    status, receipt = http("POST", f"{server.base}/v1/consents",
+                           headers={**key, "Origin": "https://shop.example"},
+                           body={"subject_id": sid, "purposes": {"personalization": "granted"},
+                                 "locale": "de"})
+    assert status == 201 and receipt["purposes"][0]["status"] == "granted", (status, receipt)
     return {"profile_view": view, "decision": {k: decision[k] for k in
-                                              ("personalized", "content", "purpose")}}
+                                              ("personalized", "content", "purpose")},
+            "receipt": {k: receipt[k] for k in ("purposes", "consent_mode")}}
 
 
 # --- one engine -------------------------------------------------------------------------------
@@ -519,7 +536,7 @@ def bench_engine(engine_name: str, args, load: Load, workdir: Path, secrets: Sec
 
         grow(small if scale else args.subjects)
         server = Server(APP, server_env(env, GATEWAY_PORT), GATEWAY_PORT, "/readyz",
-                        RESULTS / f"gunicorn-{engine_name}.log")
+                        LOGS / f"gunicorn-{engine_name}.log")
         creds = {"property_key": made["property"]["property_key"],
                  "reader_token": fetch_token(server, made["reader"]),
                  "decider_token": fetch_token(server, made["decider"])}
@@ -527,11 +544,17 @@ def bench_engine(engine_name: str, args, load: Load, workdir: Path, secrets: Sec
         tokens = {"profile_read": creds["reader_token"], "decision": creds["decider_token"]}
         out["sample"] = check_sample(server, creds, 1)
 
+        first = [True]
+
         def scenario(name: str, id_range: tuple[int, int], label: str | None = None,
-                     profile: bool = False) -> dict[str, Any]:
+                     profile: bool = False, connections: int = CONNECTIONS) -> dict[str, Any]:
             env_extra = {**wrk_env, "BENCH_TOKEN": tokens.get(name, "")}
+            # the first measurement after the start warms up longer (caches, prepared statements)
+            warmup = FIRST_WARMUP_S if first[0] else WARMUP_S
+            first[0] = False
             result = measure(load, server, label or name, SCENARIOS[name][0], id_range=id_range,
-                             env_extra=env_extra, engine=engine_name, profile=profile)
+                             env_extra=env_extra, engine=engine_name, profile=profile,
+                             connections=connections, warmup=warmup)
             result["endpoint"] = SCENARIOS[name][1]
             if ceiling_rps:
                 result["ratio"] = round(result["rps"] / ceiling_rps, 3)
@@ -540,6 +563,10 @@ def bench_engine(engine_name: str, args, load: Load, workdir: Path, secrets: Sec
         scale_rows = {}
         if scale:
             scale_rows["small"] = scenario("profile_read", (0, small), f"profile_read@{small // 1000}k")
+            # at 32 connections the p50 is mostly queueing (32 / throughput); one connection
+            # shows the service time itself
+            scale_rows["small_1c"] = scenario("profile_read", (0, small),
+                                              f"profile_read@{small // 1000}k 1 conn", connections=1)
             grow(args.subjects)
         for name in ("consent_read", "profile_read", "decision", "consent_write"):
             out["scenarios"].append(scenario(name, (0, args.subjects)))
@@ -558,6 +585,8 @@ def bench_engine(engine_name: str, args, load: Load, workdir: Path, secrets: Sec
                 f"{args.scale_large // 1_000_000}M"
             scale_rows["large"] = scenario("profile_read", (0, args.scale_large),
                                            f"profile_read@{label}")
+            scale_rows["large_1c"] = scenario("profile_read", (0, args.scale_large),
+                                              f"profile_read@{label} 1 conn", connections=1)
             scale_rows["large_hot"] = scenario("profile_read", (0, small),
                                                f"profile_read@{label}(ids<{small // 1000}k)")
             out["scale"] = {
@@ -566,20 +595,26 @@ def bench_engine(engine_name: str, args, load: Load, workdir: Path, secrets: Sec
                 "p50_large_ms": scale_rows["large"]["p50_ms"],
                 "p50_large_hot_ms": scale_rows["large_hot"]["p50_ms"],
                 "ratio": round(scale_rows["large"]["p50_ms"] / scale_rows["small"]["p50_ms"], 3),
+                "p50_small_1conn_ms": scale_rows["small_1c"]["p50_ms"],
+                "p50_large_1conn_ms": scale_rows["large_1c"]["p50_ms"],
+                "ratio_1conn": round(scale_rows["large_1c"]["p50_ms"] / scale_rows["small_1c"]["p50_ms"], 3),
                 "runs": scale_rows,
             }
-            log(f"  profile-read p50: {small:,} subjects {out['scale']['p50_small_ms']} ms; "
-                f"{args.scale_large:,} subjects {out['scale']['p50_large_ms']} ms "
-                f"(x{out['scale']['ratio']}); ids < {small:,} in the large database "
-                f"{out['scale']['p50_large_hot_ms']} ms")
+            sc = out["scale"]
+            log(f"  profile-read p50: {small:,} subjects {sc['p50_small_ms']} ms; "
+                f"{args.scale_large:,} subjects {sc['p50_large_ms']} ms (x{sc['ratio']}); ids < {small:,} "
+                f"in the large database {sc['p50_large_hot_ms']} ms; one connection: "
+                f"{sc['p50_small_1conn_ms']} -> {sc['p50_large_1conn_ms']} ms (x{sc['ratio_1conn']})")
         out["database"] = database_sizes(scratch.engine)
-    finally:
+        server.stop()
+        server = None
+        if args.audit_events and engine_name in args.audit_engines:
+            out["audit_export"] = bench_audit(gw, scratch, env, args.audit_events, secrets)
+    finally:  # also on failure: no gunicorn left running, no scratch database left behind
         if server is not None:
             server.stop()
-    if args.audit_events and engine_name in args.audit_engines:
-        out["audit_export"] = bench_audit(gw, scratch, env, args.audit_events, secrets)
-    gw.db.dispose()
-    scratch.drop()
+        gw.db.dispose()
+        scratch.drop()
     return out
 
 
@@ -691,7 +726,7 @@ def export_child() -> None:
 
 def bench_ceiling(load: Load, label: str) -> dict[str, Any]:
     server = Server("bench.ceiling_app:create_app()", server_env({}, CEILING_PORT), CEILING_PORT,
-                    "/healthz", RESULTS / "gunicorn-ceiling.log")
+                    "/healthz", LOGS / "gunicorn-ceiling.log")
     try:
         return measure(load, server, label, "ceiling.lua", id_range=(0, 100_000), env_extra={},
                        engine="flask")
@@ -746,7 +781,9 @@ def summary(results: dict[str, Any]) -> str:
             out.append(f"profile-read p50 {engine['engine']}: {sc['small_subjects']:,} subjects "
                        f"{sc['p50_small_ms']} ms, {sc['large_subjects']:,} subjects {sc['p50_large_ms']} ms "
                        f"= x{sc['ratio']} (target <= x{SCALE_TARGET}: {met}); first "
-                       f"{sc['small_subjects']:,} ids in the large database {sc['p50_large_hot_ms']} ms")
+                       f"{sc['small_subjects']:,} ids in the large database {sc['p50_large_hot_ms']} ms; "
+                       f"at one connection {sc['p50_small_1conn_ms']} ms -> {sc['p50_large_1conn_ms']} ms "
+                       f"(x{sc['ratio_1conn']})")
         if "audit_export" in engine:
             a = engine["audit_export"]
             met = "yes" if (a["export_events_per_s"] >= EXPORT_TARGET_EVENTS_S
@@ -797,8 +834,9 @@ def main() -> None:
     engines = [args.only] if args.only else ["postgresql", "sqlite"]
 
     RESULTS.mkdir(parents=True, exist_ok=True)
+    LOGS.mkdir(parents=True, exist_ok=True)
     load = Load(wrk=ensure_wrk(), duration=args.duration, quiet_wait_s=args.quiet_wait,
-                profile_dir=RESULTS / "profiles" if args.profile else None)
+                profile_dir=LOGS / "profiles" if args.profile else None)
     if args.profile:
         ensure_py_spy()
     started = time.perf_counter()
