@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 from flask import Flask, Response, json, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from ..core.errors import GatewayError
@@ -34,6 +35,7 @@ SLUG = {
     422: "validation-error",
     429: "rate-limited",
     500: "internal-error",
+    503: "unavailable",
 }
 
 
@@ -76,6 +78,15 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        # The database connection went away (a restart, a failover, an idle timeout). The pool
+        # has been refilled with fresh connections, so the same request will work again.
+        log.warning("request.database_disconnected", error=type(exc.orig).__name__)
+        response = problem(503, "Database unavailable",
+                           "the connection to the database was lost; send the request again (a consent "
+                           "write with the same Idempotency-Key is recorded once)")
+        response.headers["Retry-After"] = "1"
+        return response
     log.error("request.failed", error=type(exc).__name__, exc_info=exc)
     return problem(500, "Internal server error", "the gateway failed; the request was not applied")
 
