@@ -65,6 +65,8 @@ KEY_GRACE_SECONDS = 60  # a retired key stays published a little past its last t
 IDP_JWKS_TTL_SECONDS = 300
 IDP_JWKS_MIN_REFRESH_SECONDS = 30
 IDP_JWKS_MAX_BYTES = 1024 * 1024
+TOKEN_CACHE_SECONDS = 60  # how long a verified token is trusted without checking it again
+TOKEN_CACHE_SIZE = 10_000
 SYSTEM = "gateway"  # the actor of what the gateway does on its own (the first signing key)
 
 
@@ -466,8 +468,22 @@ def authenticate_bearer(
     return actor
 
 
-def _local_actor(gw: Gateway, token: str, own_issuer: str) -> Actor:
-    now = gw.now()
+def _verified_claims(gw: Gateway, token: str, own_issuer: str, now: datetime) -> dict[str, Any]:
+    """The claims of one of this gateway's tokens, verified at most once a minute.
+
+    A service sends the same token with every request until it expires, and the
+    signature check with its key lookup was a fifth of a bearer request. A token
+    verified once stays valid until `exp` (its key stays published that long), so
+    the result is remembered until then, or for a minute at most; the client's row
+    is still read on every request (`_local_actor`), so revocation is immediate.
+    """
+    ts = int(now.timestamp())
+    cache: dict = gw.state.setdefault("verified_tokens", {})
+    hit = cache.get((own_issuer, token))
+    if hit is not None:
+        claims, checked, until = hit
+        if checked <= ts < until:
+            return claims
     with gw.db.read() as s:
 
         def find_key(kid: str) -> dict | None:
@@ -477,15 +493,27 @@ def _local_actor(gw: Gateway, token: str, own_issuer: str) -> Actor:
 
         try:
             claims = jwt.decode(token, find_key=find_key, issuer=own_issuer,
-                                audience=gw.settings.audience, now=int(now.timestamp()))
+                                audience=gw.settings.audience, now=ts)
         except jwt.TokenInvalid as exc:
             raise Unauthenticated(str(exc)) from exc
-        lookup = _id_or_none(claims["client_id"], 40)
-        client = s.get(Client, lookup) if lookup else None
-    if client is None or client.revoked_at is not None:
+    if len(cache) >= TOKEN_CACHE_SIZE:
+        cache.clear()  # many distinct tokens in a minute: start over rather than track ages
+    cache[(own_issuer, token)] = (claims, ts, min(int(claims["exp"]), ts + TOKEN_CACHE_SECONDS))
+    return claims
+
+
+def _local_actor(gw: Gateway, token: str, own_issuer: str) -> Actor:
+    claims = _verified_claims(gw, token, own_issuer, gw.now())
+    lookup = _id_or_none(claims["client_id"], 40)
+    row = None
+    if lookup:
+        with gw.db.read() as s:
+            row = s.execute(select(Client.id, Client.scopes, Client.purposes, Client.revoked_at)
+                            .where(Client.id == lookup)).first()
+    if row is None or row.revoked_at is not None:
         raise Unauthenticated("the token's client is unknown or revoked")
-    scopes = frozenset(claims["scope"].split()) & frozenset(client.scopes)
-    return Actor(kind="client", id=client.id, scopes=scopes, purposes=frozenset(client.purposes))
+    scopes = frozenset(claims["scope"].split()) & frozenset(row.scopes)
+    return Actor(kind="client", id=row.id, scopes=scopes, purposes=frozenset(row.purposes))
 
 
 def check_purpose(gw: Gateway, actor: Actor, purpose: str, *, field: str = "purpose") -> None:

@@ -60,7 +60,8 @@ def create_property(gw: Gateway, name: str, origins: list[str], actor: Actor = C
 def authenticate(gw: Gateway, key: str, origin: str | None) -> Actor:
     """The property behind `X-Property-Key`; its Origin allow-list is enforced when sent."""
     with gw.db.read() as s:
-        prop = s.scalar(select(Property).where(Property.key_hash == digest(key)))
+        prop = s.execute(select(Property.id, Property.origins, Property.revoked_at)
+                         .where(Property.key_hash == digest(key))).first()
     if prop is None or prop.revoked_at is not None:
         raise Unauthenticated("the property key is not valid")
     if origin is not None:

@@ -409,3 +409,60 @@ def test_tokens_of_the_organisations_idp_are_accepted(app_config, idp):
         assert actor.id == "idp:shop-backend" and actor.purposes == {"ads"}
     finally:
         app.extensions["gateway"].db.dispose()
+
+
+# -- verified tokens are remembered briefly; the client row is read every time ---------------
+
+
+def _statements(gw):
+    """Collect the SQL the gateway sends (lower-cased) while the returned list is alive."""
+    seen: list[str] = []
+
+    def before(_conn, _cursor, statement, *_args):
+        seen.append(statement.lower())
+
+    sa.event.listen(gw.db.engine, "before_cursor_execute", before)
+    return seen, lambda: sa.event.remove(gw.db.engine, "before_cursor_execute", before)
+
+
+def test_a_token_is_verified_once_a_minute_but_revocation_is_immediate(api, gw, make_client):
+    from freezegun import freeze_time
+
+    credentials = make_client(scopes=("consent:read",))
+    url = "/v1/subjects/visitor-cache/consents"
+    with freeze_time("2026-11-30T10:00:00Z") as frozen:
+        header = {"Authorization": "Bearer " + get_token(api, credentials).json["access_token"]}
+        seen, stop = _statements(gw)
+        try:
+            assert api.get(url, headers=header).status_code == 200
+            assert sum("from signing_keys" in q for q in seen) == 1  # verified: the key was read
+            seen.clear()
+            frozen.tick(timedelta(seconds=59))
+            assert api.get(url, headers=header).status_code == 200
+            assert not any("from signing_keys" in q for q in seen)  # remembered: no key lookup
+            assert sum("from clients" in q for q in seen) == 1  # but the client row is read
+            seen.clear()
+            frozen.tick(timedelta(seconds=1))
+            assert api.get(url, headers=header).status_code == 200
+            assert sum("from signing_keys" in q for q in seen) == 1  # a minute on: verified again
+        finally:
+            stop()
+        clients.revoke_client(gw, credentials["client_id"])
+        r = api.get(url, headers=header)
+    assert r.status_code == 401 and "revoked" in r.json["detail"]
+
+
+def test_a_remembered_token_is_still_refused_at_its_expiry(api, gw, make_client):
+    from freezegun import freeze_time
+
+    credentials = make_client(scopes=("consent:read",))
+    url = "/v1/subjects/visitor-cache/consents"
+    with freeze_time("2026-11-30T10:00:00Z") as frozen:
+        header = {"Authorization": "Bearer " + get_token(api, credentials).json["access_token"]}
+        frozen.tick(timedelta(seconds=900 - 30))
+        assert api.get(url, headers=header).status_code == 200  # verified 30 s before exp
+        frozen.tick(timedelta(seconds=29))
+        assert api.get(url, headers=header).status_code == 200  # remembered
+        frozen.tick(timedelta(seconds=1))  # exp: the memory ends there, not a minute later
+        r = api.get(url, headers=header)
+    assert r.status_code == 401 and "expired" in r.json["detail"]
