@@ -154,24 +154,15 @@ def _record(
                 )
         version = ensure_stored(gw, s)
         repo.lock_subject(pseudonym, now)
-        previous = repo.records(pseudonym)
+        current = repo.load_states(pseudonym)
         receipt_id = new_id("rcpt")
-        repo.add_receipt(
-            Receipt(
-                id=receipt_id, subject=pseudonym, recorded_at=now, policy_version=version,
-                actor=actor.id, notice_id=notice_id, locale=params["locale"],
-                gpc=params["gpc"], tc_string=params["tc_string"], source=params["source"],
-                body={},
-            )
-        )
-        lines = []
-        current = dict(previous)
+        lines, entries = [], []
         for choice in choices:
             purpose = gw.policy.purpose(choice.purpose)
             record = rules.next_record(
                 purpose, current.get(choice.purpose), choice, at=now, receipt_id=receipt_id
             )
-            repo.append(pseudonym, choice.value, record)
+            entries.append((choice.value, record))
             current[choice.purpose] = record
             lines.append(
                 {
@@ -183,9 +174,6 @@ def _record(
                     "expires_at": _iso(record.expires_at),
                 }
             )
-            audit.record(s, "consent.recorded", actor=actor, at=now, subject=pseudonym,
-                         purpose=record.purpose, status=record.status, method=record.method,
-                         receipt_id=receipt_id, policy_version=version)
         states = rules.states(gw.policy, current, now)
         body = {
             "receipt_id": receipt_id,
@@ -198,7 +186,20 @@ def _record(
             "consent_mode": rules.consent_mode(gw.policy, states),
             "tcf": decoded.to_dict() if decoded else None,
         }
-        s.get_one(Receipt, receipt_id).body = body
+        # The receipt is complete before it is written: one INSERT, no update afterwards.
+        repo.add_receipt(
+            Receipt(
+                id=receipt_id, subject=pseudonym, recorded_at=now, policy_version=version,
+                actor=actor.id, notice_id=notice_id, locale=params["locale"],
+                gpc=params["gpc"], tc_string=params["tc_string"], source=params["source"],
+                body=body,
+            )
+        )
+        repo.append(pseudonym, entries)
+        for _value, record in entries:
+            audit.record(s, "consent.recorded", actor=actor, at=now, subject=pseudonym,
+                         purpose=record.purpose, status=record.status, method=record.method,
+                         receipt_id=receipt_id, policy_version=version)
         if idempotency_key:
             s.add(IdempotencyKey(actor=actor.id, key=idempotency_key, request_hash=request_hash,
                                  receipt_id=receipt_id, created_at=now))

@@ -37,12 +37,10 @@ def _aad(pseudonym: str, attribute: str) -> bytes:
     return f"{pseudonym}:{attribute}".encode()
 
 
-def _data_key(gw: Gateway, repo: ProfileRepository, pseudonym: str, now: datetime, *,
-              create: bool) -> bytes | None:
+def _data_key(gw: Gateway, repo: ProfileRepository, pseudonym: str, now: datetime) -> bytes:
+    """The subject's data key for writing, created (and wrapped) on the first write."""
     row = repo.key(pseudonym)
     if row is None:
-        if not create:
-            return None
         dek = envelope.new_data_key()
         repo.add_key(pseudonym, envelope.wrap(gw.keyring, dek, subject=pseudonym), now)
         return dek
@@ -51,12 +49,10 @@ def _data_key(gw: Gateway, repo: ProfileRepository, pseudonym: str, now: datetim
 
 
 def _decrypt_all(gw: Gateway, repo: ProfileRepository, pseudonym: str) -> dict[str, StoredValue]:
-    rows = repo.values(pseudonym)
-    if not rows:
+    wrapped, rows = repo.sealed(pseudonym)
+    if wrapped is None or not rows:
         return {}
-    dek = _data_key(gw, repo, pseudonym, gw.now(), create=False)
-    if dek is None:
-        return {}
+    dek = envelope.unwrap(gw.keyring, wrapped, subject=pseudonym)
     profile = {}
     for row in rows:
         attribute = gw.policy.attribute(row.attribute)
@@ -81,7 +77,7 @@ def update_profile(gw: Gateway, actor: Actor, subject_id: str, changes: Any) -> 
         lock_subject(s, pseudonym, now)
         repo = ProfileRepository(s)
         if to_set:
-            dek = _data_key(gw, repo, pseudonym, now, create=True)
+            dek = _data_key(gw, repo, pseudonym, now)
             for name, value in to_set.items():
                 plaintext = catalogue.encode_value(gw.policy.attribute(name), value)
                 repo.put(pseudonym, name, envelope.encrypt_value(dek, plaintext,
@@ -101,20 +97,23 @@ def _view(gw: Gateway, s, pseudonym: str, purpose: str, now: datetime) -> Permit
 
 
 def permitted(gw: Gateway, actor: Actor, subject_id: str, purpose: str, *,
-              audit_type: str = "profile.released", **audit_data: Any) -> PermittedView:
+              audit_type: str | None = "profile.released", **audit_data: Any) -> PermittedView:
     """The permitted view for `purpose` now, with its release audited (names only)."""
     if gw.policy.purpose(purpose) is None:
         raise InvalidRequest("unknown purpose", errors=[FieldError("purpose",
                                                                    f"unknown purpose {purpose!r}")])
     pseudonym = gw.pseudonymize(subject_id)
     now = gw.now()
+    if not audit_type:
+        # the caller audits what it does with the view (a decision, in its own transaction)
+        with gw.db.read() as s:
+            return _view(gw, s, pseudonym, purpose, now)
     with gw.db.write() as s:
         view = _view(gw, s, pseudonym, purpose, now)
-        if audit_type:
-            audit.record(s, audit_type, actor=actor, at=now, subject=pseudonym, purpose=purpose,
-                         attributes=sorted(view.released),
-                         withheld=[w.attribute for w in view.withheld] or None,
-                         policy_version=gw.policy.version, **audit_data)
+        audit.record(s, audit_type, actor=actor, at=now, subject=pseudonym, purpose=purpose,
+                     attributes=sorted(view.released),
+                     withheld=[w.attribute for w in view.withheld] or None,
+                     policy_version=gw.policy.version, **audit_data)
     return view
 
 

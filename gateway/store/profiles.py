@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -25,11 +26,24 @@ class ProfileRepository:
         self.s.flush()
         return row
 
-    def values(self, pseudonym: str) -> list[ProfileValue]:
-        return list(self.s.scalars(
-            select(ProfileValue).where(ProfileValue.subject == pseudonym)
+    def sealed(self, pseudonym: str) -> tuple[WrappedKey | None, list[Any]]:
+        """The subject's wrapped data key and encrypted values in one query (the read path).
+
+        Rows have `attribute`, `ciphertext` and `written_at`. Values without a key cannot be
+        decrypted and are not returned.
+        """
+        rows = self.s.execute(
+            select(SubjectKey.kek_id, SubjectKey.wrapped, ProfileValue.attribute,
+                   ProfileValue.ciphertext, ProfileValue.written_at)
+            .select_from(SubjectKey)
+            .outerjoin(ProfileValue, ProfileValue.subject == SubjectKey.subject)
+            .where(SubjectKey.subject == pseudonym)
             .order_by(ProfileValue.attribute)
-        ))
+        ).all()
+        if not rows:
+            return None, []
+        key = WrappedKey(rows[0].kek_id, rows[0].wrapped)
+        return key, [r for r in rows if r.attribute is not None]
 
     def put(self, pseudonym: str, attribute: str, ciphertext: bytes, now: datetime) -> None:
         row = self.s.get(ProfileValue, (pseudonym, attribute))

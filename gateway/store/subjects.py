@@ -19,12 +19,19 @@ def lock_subject(session: Session, pseudonym: str, now: datetime) -> None:
     state always reflects the last event. (SQLite's BEGIN IMMEDIATE already
     serializes writers.)
     """
-    postgres = session.bind.dialect.name == "postgresql"
-    insert = pg_insert if postgres else sqlite_insert
-    session.execute(
-        insert(Subject).values(pseudonym=pseudonym, created_at=now).on_conflict_do_nothing()
-    )
-    if postgres:
+    if session.bind.dialect.name != "postgresql":
         session.execute(
-            select(Subject.pseudonym).where(Subject.pseudonym == pseudonym).with_for_update()
+            sqlite_insert(Subject).values(pseudonym=pseudonym, created_at=now).on_conflict_do_nothing()
         )
+        return
+    # A returning subject (the common case) costs one statement: lock the row that exists.
+    locked = select(Subject.pseudonym).where(Subject.pseudonym == pseudonym).with_for_update()
+    if session.execute(locked).first() is not None:
+        return
+    inserted = session.execute(
+        pg_insert(Subject).values(pseudonym=pseudonym, created_at=now).on_conflict_do_nothing()
+        .returning(Subject.pseudonym)
+    ).first()
+    if inserted is None:
+        # another transaction created it first: wait for its lock like a returning subject
+        session.execute(locked)

@@ -10,6 +10,7 @@ event of its subject and purpose. Every wait has a timeout, so the test cannot h
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import signal
@@ -151,7 +152,8 @@ def test_sigkill_mid_load_loses_no_commit_and_leaves_no_half_write(database_url,
                 i += 1
                 try:
                     status, answer = _request(server.url + "/v1/consents", "POST", banner, body)
-                except (OSError, urllib.error.URLError, ValueError) as exc:  # killed mid-request
+                except (OSError, urllib.error.URLError, ValueError, http.client.HTTPException) as exc:
+                    # killed mid-request, or mid-response (IncompleteRead): not acknowledged
                     with lock:
                         unanswered.append(f"{subject}: {exc!r}")
                     return
