@@ -10,6 +10,7 @@ are accepted too when it is configured.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import threading
@@ -22,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from sqlalchemy import delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -502,14 +503,20 @@ def _verified_claims(gw: Gateway, token: str, own_issuer: str, now: datetime) ->
     return claims
 
 
+@functools.cache
+def _client_by_id() -> Select:
+    """Built once, on first use: every bearer request runs it."""
+    return (select(Client.id, Client.scopes, Client.purposes, Client.revoked_at)
+            .where(Client.id == bindparam("id")))
+
+
 def _local_actor(gw: Gateway, token: str, own_issuer: str) -> Actor:
     claims = _verified_claims(gw, token, own_issuer, gw.now())
     lookup = _id_or_none(claims["client_id"], 40)
     row = None
     if lookup:
-        with gw.db.read() as s:
-            row = s.execute(select(Client.id, Client.scopes, Client.purposes, Client.revoked_at)
-                            .where(Client.id == lookup)).first()
+        with gw.db.query() as conn:
+            row = conn.execute(_client_by_id(), {"id": lookup}).first()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("the token's client is unknown or revoked")
     scopes = frozenset(claims["scope"].split()) & frozenset(row.scopes)

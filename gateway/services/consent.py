@@ -218,8 +218,8 @@ def withdraw_all(gw: Gateway, actor: Actor, subject_id: str, *, gpc: bool = Fals
 def current_state(gw: Gateway, subject_id: str, *, history: bool = False) -> dict:
     pseudonym = gw.pseudonymize(subject_id)
     now = gw.now()
-    with gw.db.read() as s:
-        repo = ConsentRepository(s)
+    with gw.db.query() as conn:
+        repo = ConsentRepository(conn)
         records = repo.records(pseudonym)
         events = repo.history(pseudonym) if history else None
     states = rules.states(gw.policy, records, now)

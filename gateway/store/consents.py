@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from ..core.consent import PurposeRecord
@@ -29,8 +30,16 @@ def _as_record(row: Any) -> PurposeRecord:
     )
 
 
+@functools.cache
+def _records_of() -> Select:
+    """Built once, on first use: every consent-state read and profile view runs it."""
+    return select(*_STATE_COLUMNS).where(ConsentState.subject == bindparam("subject"))
+
+
 class ConsentRepository:
-    def __init__(self, session: Session):
+    def __init__(self, session: Session | Connection):
+        """A session in write transactions; a plain connection is enough for `records` and
+        `history`."""
         self.s = session
         self._states: dict[str, ConsentState] | None = None  # loaded by `load_states`
 
@@ -39,7 +48,7 @@ class ConsentRepository:
 
     def records(self, pseudonym: str) -> dict[str, PurposeRecord]:
         """The subject's current state per purpose (a plain read: no entities kept)."""
-        rows = self.s.execute(select(*_STATE_COLUMNS).where(ConsentState.subject == pseudonym))
+        rows = self.s.execute(_records_of(), {"subject": pseudonym})
         return {r.purpose: _as_record(r) for r in rows}
 
     def load_states(self, pseudonym: str) -> dict[str, PurposeRecord]:
@@ -91,7 +100,9 @@ class ConsentRepository:
 
     def history(self, pseudonym: str) -> list[dict[str, Any]]:
         rows = self.s.execute(
-            select(ConsentEvent, Receipt.notice_id)
+            select(ConsentEvent.receipt_id, ConsentEvent.purpose, ConsentEvent.value,
+                   ConsentEvent.status, ConsentEvent.method, ConsentEvent.recorded_at,
+                   ConsentEvent.purpose_version, ConsentEvent.expires_at, Receipt.notice_id)
             .join(Receipt, Receipt.id == ConsentEvent.receipt_id)
             .where(ConsentEvent.subject == pseudonym)
             .order_by(ConsentEvent.id)
@@ -106,9 +117,9 @@ class ConsentRepository:
                 "recorded_at": e.recorded_at,
                 "purpose_version": e.purpose_version,
                 "expires_at": e.expires_at,
-                "notice_id": notice_id,
+                "notice_id": e.notice_id,
             }
-            for e, notice_id in rows
+            for e in rows
         ]
 
     def notice(self, notice_id: str) -> Notice | None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -82,6 +82,7 @@ class Database:
         # reads with server-side cursors use a connection of their own, not `read()`.)
         reader = engine.execution_options(isolation_level="AUTOCOMMIT") if self.dialect == "postgresql" \
             else engine
+        self._reader = reader
         self._read = sessionmaker(bind=reader, expire_on_commit=False)
 
     @classmethod
@@ -99,6 +100,13 @@ class Database:
         """Reads only. On PostgreSQL each statement is its own snapshot (autocommit)."""
         with self._read() as session, session.begin():
             yield session
+
+    @contextmanager
+    def query(self) -> Iterator[Connection]:
+        """A connection for plain Core reads on the hot paths (authentication, consent state):
+        no ORM session to set up and tear down. Autocommit on PostgreSQL, like `read()`."""
+        with self._reader.connect() as conn:
+            yield conn
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

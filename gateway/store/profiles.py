@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from ..security.envelope import WrappedKey
 from .profile_models import Erasure, ProfileValue, SubjectKey
+
+
+@functools.cache
+def _sealed_profile() -> Select:
+    """Built once, on first use: every profile view runs it."""
+    return (
+        select(SubjectKey.kek_id, SubjectKey.wrapped, ProfileValue.attribute,
+               ProfileValue.ciphertext, ProfileValue.written_at)
+        .select_from(SubjectKey)
+        .outerjoin(ProfileValue, ProfileValue.subject == SubjectKey.subject)
+        .where(SubjectKey.subject == bindparam("subject"))
+        .order_by(ProfileValue.attribute)
+    )
 
 
 class ProfileRepository:
@@ -32,14 +46,7 @@ class ProfileRepository:
         Rows have `attribute`, `ciphertext` and `written_at`. Values without a key cannot be
         decrypted and are not returned.
         """
-        rows = self.s.execute(
-            select(SubjectKey.kek_id, SubjectKey.wrapped, ProfileValue.attribute,
-                   ProfileValue.ciphertext, ProfileValue.written_at)
-            .select_from(SubjectKey)
-            .outerjoin(ProfileValue, ProfileValue.subject == SubjectKey.subject)
-            .where(SubjectKey.subject == pseudonym)
-            .order_by(ProfileValue.attribute)
-        ).all()
+        rows = self.s.execute(_sealed_profile(), {"subject": pseudonym}).all()
         if not rows:
             return None, []
         key = WrappedKey(rows[0].kek_id, rows[0].wrapped)
