@@ -22,7 +22,12 @@ peak RSS, so the figure is the export's and not the insert's: VmHWM, the
 child's own peak, besides ru_maxrss, which Linux carries over from the parent
 across fork and exec), once more under
 tracemalloc for the peak of Python allocations during the export only, then
-`verify_lines` over the exported bytes and `verify_database`.
+`verify_lines` over the exported bytes and `verify_database`. `events_sha256` is
+the SHA-256 of the exported lines of the bulk-inserted events (without the
+export's own `audit.exported` events and the manifest, which carry the time):
+the same number of events gives the same digest on every run and engine as long
+as the export format is unchanged, so two versions of the code can be compared
+byte for byte. `--no-writes` skips (a).
 
 Scratch databases only: a temporary SQLite file, and on the PostgreSQL server
 a database created for the run and dropped at the end. Not a test: it prints a
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import resource
@@ -265,6 +271,10 @@ def run_export(gw, url: str, instance_dir: Path, events: int) -> dict:
     plain = run_child(url, instance_dir, trace=False)
     traced = run_child(url, instance_dir, trace=True)
     data = (instance_dir / "export.ndjson").read_bytes()
+    digest = hashlib.sha256()
+    for line in data.splitlines(keepends=True)[:-1]:
+        if b'"type":"audit.exported"' not in line:
+            digest.update(line)
     started = time.perf_counter()
     result = audit.verify_lines(gw, data.splitlines(keepends=True))
     verify_file_s = time.perf_counter() - started
@@ -290,6 +300,7 @@ def run_export(gw, url: str, instance_dir: Path, events: int) -> dict:
         "export_s_under_tracemalloc": traced["seconds"],
         "verify_file_events_per_s": round(result.count / verify_file_s),
         "verify_database_events_per_s": round(in_db / verify_db_s),
+        "events_sha256": digest.hexdigest(),
     }
 
 
@@ -305,7 +316,7 @@ def bench_engine(engine_name: str, args) -> dict:
             app = make_app(scratch.url, workdir / "instance")
             gw = app.extensions["gateway"]
             writes = []
-            for threads in (1, 4):
+            for threads in () if args.no_writes else (1, 4):
                 for mode in MODES:
                     row = run_writes(gw, mode, args.writes, threads)
                     writes.append(row)
@@ -313,7 +324,8 @@ def bench_engine(engine_name: str, args) -> dict:
                           f"{row['writes_per_s']:>8,.0f} writes/s", flush=True)
             export = run_export(gw, scratch.url, workdir / "instance", args.events)
             print(f"  {engine_name:10} export of {args.events:,}: "
-                  f"{export['export_events_per_s']:,} events/s", flush=True)
+                  f"{export['export_events_per_s']:,} events/s, seal {export['seal_events_per_s']:,} "
+                  f"events/s, events sha256 {export['events_sha256']}", flush=True)
             return {"engine": engine_name, "writes": writes, "export": export}
         finally:
             if app is not None:
@@ -354,6 +366,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--writes", type=int, default=2000)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--no-writes", action="store_true", help="skip (a), the audited writes")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help=f"where to write the JSON results (default {RESULTS.relative_to(ROOT)})")
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--export-child", nargs=2, metavar=("URL", "INSTANCE_DIR"),
                         help=argparse.SUPPRESS)
@@ -366,12 +381,12 @@ def main() -> None:
     for engine_name in args.engines.split(","):
         results.append(bench_engine(engine_name.strip(), args))
     print_tables(results, args)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps({
         "generated_at": datetime.now(UTC).isoformat(), "python": sys.version.split()[0],
         "cpus": os.cpu_count(), "writes": args.writes, "events": args.events,
         "seal_interval_s": 1.0, "results": results}, indent=2) + "\n")
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    print(f"\nwritten to {args.results}")
 
 
 if __name__ == "__main__":

@@ -20,13 +20,33 @@ from typing import Any
 GENESIS = "0" * 64
 
 
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+# json.dumps builds a new encoder on every call when given options; one shared encoder
+# writes exactly the same bytes without that cost (it keeps no state between calls).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _CANONICAL(obj).encode("utf-8")
 
 
 def timestamp(value: datetime) -> str:
-    """RFC 3339 UTC with microseconds: one spelling per instant, so hashes are stable."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 UTC with microseconds: one spelling per instant, so hashes are stable.
+
+    The spelling is `value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)`; a naive
+    value is taken as local time, as `astimezone` does. It is written out field by
+    field because strftime was a large share of the time an export takes.
+    """
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    year = value.year
+    if year < 1000:
+        # How strftime writes %Y below 1000 (padded or not) differs between Python
+        # versions and C libraries; hashes already made here used this interpreter's.
+        return value.strftime(TIMESTAMP_FORMAT)
+    return (f"{year}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+            f"{value.second:02d}.{value.microsecond:06d}Z")
 
 
 def event_body(
@@ -34,14 +54,26 @@ def event_body(
     prev_hash: str,
 ) -> dict[str, Any]:
     """The exported event without `hash`; fields of `data` sit at the top level."""
-    body: dict[str, Any] = dict(data)
-    body.update(seq=seq, at=timestamp(at), type=type, actor=actor, subject=subject,
-                prev_hash=prev_hash)
-    return body
+    return {**data, "seq": seq, "at": timestamp(at), "type": type, "actor": actor,
+            "subject": subject, "prev_hash": prev_hash}
+
+
+def event(
+    seq: int, at: datetime, type: str, actor: str, subject: str | None, data: Mapping[str, Any],
+    prev_hash: str, hash: str,
+) -> dict[str, Any]:
+    """The exported event with its stored `hash`, built as one dict.
+
+    Equal to `{**event_body(...), "hash": hash}`, key order included.
+    """
+    return {**data, "seq": seq, "at": timestamp(at), "type": type, "actor": actor,
+            "subject": subject, "prev_hash": prev_hash, "hash": hash}
 
 
 def event_hash(body: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical({k: v for k, v in body.items() if k != "hash"})).hexdigest()
+    if "hash" in body:
+        body = {k: v for k, v in body.items() if k != "hash"}
+    return hashlib.sha256(canonical(body)).hexdigest()
 
 
 def seal(body: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -62,6 +62,102 @@ def test_hash_covers_prev_hash_and_excludes_itself():
 
 def test_timestamps_have_one_spelling():
     assert chain.timestamp(T0) == "2026-11-01T00:00:00.000000Z"
+
+
+def strftime_spelling(value: datetime):
+    """What `timestamp` always returned (the contract), or the exception it raised."""
+    try:
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (OverflowError, ValueError) as exc:
+        return type(exc)
+
+
+def spelling(value: datetime):
+    try:
+        return chain.timestamp(value)
+    except (OverflowError, ValueError) as exc:
+        return type(exc)
+
+
+OFFSETS = st.builds(timezone, st.timedeltas(min_value=timedelta(hours=-23, minutes=-59),
+                                            max_value=timedelta(hours=23, minutes=59)))
+
+
+@given(st.datetimes(timezones=st.one_of(st.just(UTC), OFFSETS, st.timezones())))
+def test_timestamp_spells_aware_datetimes_as_strftime_did(value):
+    assert spelling(value) == strftime_spelling(value)
+
+
+@given(st.datetimes())
+def test_timestamp_takes_naive_datetimes_as_local_time_as_before(value):
+    assert spelling(value) == strftime_spelling(value)
+
+
+@pytest.mark.parametrize("value", [
+    datetime(1, 1, 1, tzinfo=UTC),
+    datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(1000, 1, 1, tzinfo=UTC),
+    datetime(1000, 1, 1, 3, tzinfo=timezone(timedelta(hours=5))),  # year 999 in UTC
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(2026, 3, 29, 1, 30, 5, 7, tzinfo=timezone(-timedelta(hours=3, seconds=1, microseconds=1))),
+])
+def test_timestamp_edges(value):
+    assert spelling(value) == strftime_spelling(value)
+
+
+# Computed with the code before the export was made faster: exports and hashes made
+# then must still verify, so these bytes may never change.
+GOLDEN_DATA = {"note": "Grüße ✓ \"quoted\" \\ back \U0001d11e",
+               "nested": {"z": [1, 2.5, None, True], "a": {}}, "big": 2**70, "ratio": 0.1,
+               "hash": "from-data", "seq": 999}
+GOLDEN_LINES = (
+    (b'{"actor":"prop_1","at":"2026-11-01T00:00:00.000000Z",'
+     b'"hash":"a0910d6e4800a864f35ad030d7b7ab0d6f3a2cf4537b640242024921822ac45f",'
+     b'"prev_hash":"0000000000000000000000000000000000000000000000000000000000000000",'
+     b'"purpose":"ads","receipt_id":"rcpt_1","seq":1,"status":"granted",'
+     b'"subject":"abababababababababababababababababababababababababababababababab",'
+     b'"type":"consent.recorded"}\n'),
+    ('{"actor":"cli_x","at":"2026-03-28T20:00:05.123456Z","big":1180591620717411303424,'
+     '"hash":"1a700fdd69813dd32b503e2ed7732c0c4cdb7328a10cb7b1e0c692daa54c8a2b",'
+     '"nested":{"a":{},"z":[1,2.5,null,true]},"note":"Grüße ✓ \\"quoted\\" \\\\ back \U0001d11e",'
+     '"prev_hash":"a0910d6e4800a864f35ad030d7b7ab0d6f3a2cf4537b640242024921822ac45f",'
+     '"ratio":0.1,"seq":2,"subject":null,"type":"profile.updated"}\n').encode(),
+)
+GOLDEN_HASHES = tuple(json.loads(line)["hash"] for line in GOLDEN_LINES)
+GOLDEN_EVENTS = (
+    (1, datetime(2026, 11, 1, tzinfo=UTC), "consent.recorded", "prop_1", "ab" * 32,
+     {"purpose": "ads", "status": "granted", "receipt_id": "rcpt_1"}),
+    (2, datetime(2026, 3, 29, 1, 30, 5, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+     "profile.updated", "cli_x", None, GOLDEN_DATA),
+)
+
+
+def test_export_lines_and_hashes_are_unchanged():
+    prev = chain.GENESIS
+    for (seq, at, type_, actor, subject, data), digest, line in zip(
+            GOLDEN_EVENTS, GOLDEN_HASHES, GOLDEN_LINES, strict=True):
+        body = chain.event_body(seq, at, type_, actor, subject, data, prev)
+        assert chain.event_hash(body) == digest
+        event = chain.event(seq, at, type_, actor, subject, data, prev, digest)
+        assert event == chain.seal(body) == {**body, "hash": digest}
+        assert list(event) == list({**body, "hash": digest})
+        assert chain.export_line(event) == line
+        assert chain.event_hash(event) == digest
+        prev = digest
+    assert GOLDEN_DATA["seq"] == 999 and "hash" in GOLDEN_DATA  # event_body copies, never changes
+    assert chain.csv_row(json.loads(GOLDEN_LINES[1]))[-1] == (
+        '{"big":1180591620717411303424,"nested":{"a":{},"z":[1,2.5,null,true]},'
+        '"note":"Grüße ✓ \\"quoted\\" \\\\ back \U0001d11e","ratio":0.1}')
+    checker = chain.ChainChecker()
+    for lineno, line in enumerate(GOLDEN_LINES, start=1):
+        assert checker.feed(lineno, json.loads(line))
+    assert checker.fatal == [] and checker.gaps == []
+
+
+def test_canonical_matches_json_dumps():
+    for obj in (GOLDEN_DATA, "ø\"", [1.5, None, {"b": 1, "a": [True]}], {}, 7, float("inf")):
+        assert chain.canonical(obj) == json.dumps(
+            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def test_valid_export_verifies():

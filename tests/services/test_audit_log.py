@@ -12,7 +12,7 @@ import ast
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -190,6 +190,82 @@ def test_real_actions_are_sealed_into_one_contiguous_chain(gw, client, banner):
     assert [e["type"] for e in events[-2:]] == ["property.created", "audit.exported"]
     assert audit.verify_lines(gw, lines).ok
     assert audit.verify_database(gw).ok
+
+
+# Hashes and lines computed with the code before the export and the sealer were made
+# faster (the same events as in tests/core/test_audit_chain.py): what was sealed and
+# exported then must come out of the database byte for byte the same.
+GOLDEN_DATA = {"note": "Grüße ✓ \"quoted\" \\ back \U0001d11e",
+               "nested": {"z": [1, 2.5, None, True], "a": {}}, "big": 2**70, "ratio": 0.1,
+               "hash": "from-data", "seq": 999}
+GOLDEN_HASHES = ["a0910d6e4800a864f35ad030d7b7ab0d6f3a2cf4537b640242024921822ac45f",
+                 "1a700fdd69813dd32b503e2ed7732c0c4cdb7328a10cb7b1e0c692daa54c8a2b"]
+GOLDEN_SECOND_LINE = (
+    '{"actor":"cli_x","at":"2026-03-28T20:00:05.123456Z","big":1180591620717411303424,'
+    '"hash":"1a700fdd69813dd32b503e2ed7732c0c4cdb7328a10cb7b1e0c692daa54c8a2b",'
+    '"nested":{"a":{},"z":[1,2.5,null,true]},"note":"Grüße ✓ \\"quoted\\" \\\\ back \U0001d11e",'
+    '"prev_hash":"a0910d6e4800a864f35ad030d7b7ab0d6f3a2cf4537b640242024921822ac45f",'
+    '"ratio":0.1,"seq":2,"subject":null,"type":"profile.updated"}\n').encode()
+
+
+def test_sealed_and_exported_bytes_are_unchanged(gw, runner, tmp_path):
+    execute(gw, "DELETE FROM audit_events")
+    with gw.db.write() as s:
+        audit.record(s, "consent.recorded", actor="prop_1", at=datetime(2026, 11, 1, tzinfo=UTC),
+                     subject="ab" * 32, purpose="ads", status="granted", receipt_id="rcpt_1")
+    with gw.db.write() as s:
+        at = datetime(2026, 3, 29, 1, 30, 5, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+        audit.record(s, "profile.updated", actor="cli_x", at=at, **GOLDEN_DATA)
+    assert audit.seal(gw, wait=True) == 2
+    rows = sealed_rows(gw)
+    assert [r.hash for r in rows] == GOLDEN_HASHES
+    assert [r.prev_hash for r in rows] == [chain.GENESIS, GOLDEN_HASHES[0]]
+    assert audit.verify_database(gw).ok
+
+    lines = list(audit.export(gw, "test", audit.make_filter(
+        gw, types=["consent.recorded", "profile.updated"])))
+    assert len(lines) == 3
+    assert lines[1] == GOLDEN_SECOND_LINE
+    assert [json.loads(line)["hash"] for line in lines[:2]] == GOLDEN_HASHES
+    assert audit.verify_lines(gw, lines).ok
+
+    lines = export_file(runner, tmp_path / "golden.csv", "--format", "csv",
+                        "--type", "profile.updated")
+    assert lines[1].decode().rstrip("\n").endswith(
+        ',1a700fdd69813dd32b503e2ed7732c0c4cdb7328a10cb7b1e0c692daa54c8a2b,'
+        '"{""big"":1180591620717411303424,""nested"":{""a"":{},""z"":[1,2.5,null,true]},'
+        '""note"":""Grüße ✓ \\""quoted\\"" \\\\ back \U0001d11e"",""ratio"":0.1}"')
+
+    # a changed payload is still found in the row where it was made
+    execute(gw, f"UPDATE audit_events SET data = {json_param(gw)} WHERE seq = 2",
+            data=json.dumps({**GOLDEN_DATA, "ratio": 0.2}))
+    result = audit.verify_database(gw)
+    assert (result.ok, result.seq) == (False, 2), result
+
+
+def test_sealing_in_batches_links_across_batches(gw, monkeypatch):
+    """Several batches in one `seal`; every row is what the pure functions compute."""
+    monkeypatch.setattr(audit, "SEAL_BATCH", 4)
+    for i in range(10):
+        with gw.db.write() as s:
+            audit.record(s, "consent.recorded", actor="prop_1", at=T0 + timedelta(microseconds=i),
+                         subject=f"{i:064x}", purpose="ads", n=i, hash="data-field")
+    pending = unsealed_count(gw)
+    assert pending >= 10
+    assert audit.seal(gw, wait=True) == pending
+    assert unsealed_count(gw) == 0
+    with gw.db.read() as s:
+        events = s.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq)).all()
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert [e.id for e in events] == sorted(e.id for e in events)
+        prev = chain.GENESIS
+        for event in events:
+            body = chain.event_body(event.seq, event.at, event.type, event.actor, event.subject,
+                                    event.data, prev)
+            assert (event.prev_hash, event.hash) == (prev, chain.event_hash(body))
+            prev = event.hash
+    result = audit.verify_database(gw)
+    assert result.ok and result.count == len(events), result
 
 
 # --- tampering in the database -------------------------------------------------------------
