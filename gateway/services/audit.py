@@ -13,6 +13,7 @@ exports and `verify` seal first, so what they see is complete and exact.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import Text, cast, func, select, text, type_coerce
+from sqlalchemy import Insert, Text, cast, func, insert, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -47,16 +48,32 @@ def record(
     subject: str | None = None,
     **data: Any,
 ) -> None:
+    """Add an event to the log in the caller's transaction (committed, or not, with it)."""
     actor_id = actor if isinstance(actor, str) else actor.id
-    session.add(
-        AuditEvent(
-            at=at,
-            type=type,
-            actor=actor_id,
-            subject=subject,
-            data={k: v for k, v in data.items() if v is not None},
-        )
-    )
+    # A plain INSERT, sent at once: every audited request writes one, and going through the
+    # ORM's unit of work cost more CPU than the statement itself.
+    session.execute(_insert_event(), {
+        "at": at, "type": type, "actor": actor_id, "subject": subject,
+        "data": {k: v for k, v in data.items() if v is not None},
+    })
+
+
+def record_each(session: Session, type: str, *, actor: Actor | str, at: datetime,
+                subject: str | None = None, each: list[dict[str, Any]]) -> None:
+    """One event of `type` per item of `each` (its data), in one batch (a consent write's
+    purposes)."""
+    actor_id = actor if isinstance(actor, str) else actor.id
+    if each:
+        session.execute(_insert_event(), [
+            {"at": at, "type": type, "actor": actor_id, "subject": subject,
+             "data": {k: v for k, v in data.items() if v is not None}}
+            for data in each
+        ])
+
+
+@functools.cache
+def _insert_event() -> Insert:
+    return insert(AuditEvent.__table__)
 
 
 # --- the chain ---------------------------------------------------------------------------

@@ -196,10 +196,11 @@ def _record(
             )
         )
         repo.append(pseudonym, entries)
-        for _value, record in entries:
-            audit.record(s, "consent.recorded", actor=actor, at=now, subject=pseudonym,
-                         purpose=record.purpose, status=record.status, method=record.method,
-                         receipt_id=receipt_id, policy_version=version)
+        audit.record_each(s, "consent.recorded", actor=actor, at=now, subject=pseudonym, each=[
+            {"purpose": record.purpose, "status": record.status, "method": record.method,
+             "receipt_id": receipt_id, "policy_version": version}
+            for _value, record in entries
+        ])
         if idempotency_key:
             s.add(IdempotencyKey(actor=actor.id, key=idempotency_key, request_hash=request_hash,
                                  receipt_id=receipt_id, created_at=now))
