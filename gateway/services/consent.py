@@ -15,7 +15,7 @@ from ..core.errors import Conflict, FieldError, InvalidRequest
 from ..core.timefmt import iso as _iso
 from ..security.tokens import new_id
 from ..store.consents import ConsentRepository
-from ..store.models import IdempotencyKey, Notice, Receipt
+from ..store.models import IdempotencyKey, Notice
 from . import audit
 from .context import Gateway
 from .policy import ensure_stored
@@ -154,7 +154,7 @@ def _record(
                 )
         version = ensure_stored(gw, s)
         repo.lock_subject(pseudonym, now)
-        current = repo.load_states(pseudonym)
+        current = repo.records(pseudonym)
         receipt_id = new_id("rcpt")
         lines, entries = [], []
         for choice in choices:
@@ -187,14 +187,12 @@ def _record(
             "tcf": decoded.to_dict() if decoded else None,
         }
         # The receipt is complete before it is written: one INSERT, no update afterwards.
-        repo.add_receipt(
-            Receipt(
-                id=receipt_id, subject=pseudonym, recorded_at=now, policy_version=version,
-                actor=actor.id, notice_id=notice_id, locale=params["locale"],
-                gpc=params["gpc"], tc_string=params["tc_string"], source=params["source"],
-                body=body,
-            )
-        )
+        repo.add_receipt({
+            "id": receipt_id, "subject": pseudonym, "recorded_at": now, "policy_version": version,
+            "actor": actor.id, "notice_id": notice_id, "locale": params["locale"],
+            "gpc": params["gpc"], "tc_string": params["tc_string"], "source": params["source"],
+            "body": body,
+        })
         repo.append(pseudonym, entries)
         audit.record_each(s, "consent.recorded", actor=actor, at=now, subject=pseudonym, each=[
             {"purpose": record.purpose, "status": record.status, "method": record.method,

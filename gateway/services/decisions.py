@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import quote
 
 import structlog
+from sqlalchemy import Insert, insert
 
 from ..core import explain
 from ..core import rules as rule_engine
@@ -22,6 +24,12 @@ from .policy import ensure_stored
 log = structlog.get_logger(__name__)
 MAX_CONTEXT_KEYS = 20
 
+
+
+@functools.cache
+def _insert_decision() -> Insert:
+    """A plain INSERT: cheaper than the ORM's unit of work on every decision."""
+    return insert(Decision.__table__)
 
 
 def check_context(gw: Gateway, context: Any) -> dict[str, Any]:
@@ -107,9 +115,11 @@ def decide(gw: Gateway, actor: Actor, *, subject_id: str, placement: str, locale
     pseudonym = gw.pseudonymize(subject_id)
     with gw.db.write() as s:
         version = ensure_stored(gw, s)
-        s.add(Decision(id=decision_id, subject=pseudonym, placement=place.id, purpose=place.purpose,
-                       policy_version=version, personalized=personalized, engine=engine, rule=rule_id,
-                       content=content, explanation=facts, actor=actor.id, made_at=now))
+        s.execute(_insert_decision(), {
+            "id": decision_id, "subject": pseudonym, "placement": place.id, "purpose": place.purpose,
+            "policy_version": version, "personalized": personalized, "engine": engine,
+            "rule": rule_id, "content": content, "explanation": facts, "actor": actor.id,
+            "made_at": now})
         if answer is not None and answer.failure != "unavailable":
             audit.record(s, "profile.released", actor=actor, at=now, subject=pseudonym,
                          purpose=place.purpose, attributes=sorted(view.released),

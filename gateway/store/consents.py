@@ -6,7 +6,9 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, select
+from sqlalchemy import Connection, Insert, Select, bindparam, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..core.consent import PurposeRecord
@@ -36,12 +38,31 @@ def _records_of() -> Select:
     return select(*_STATE_COLUMNS).where(ConsentState.subject == bindparam("subject"))
 
 
+@functools.cache
+def _insert_receipt() -> Insert:
+    return insert(Receipt.__table__)
+
+
+@functools.cache
+def _insert_events() -> Insert:
+    # ids come back in the order of the parameter sets, so each state row gets its own event
+    return insert(ConsentEvent.__table__).returning(ConsentEvent.id, sort_by_parameter_order=True)
+
+
+@functools.cache
+def _upsert_states(dialect: str) -> Insert:
+    table = ConsentState.__table__
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    moved = ("status", "purpose_version", "decided_at", "expires_at", "receipt_id", "method", "event_id")
+    return stmt.on_conflict_do_update(index_elements=[table.c.subject, table.c.purpose],
+                                      set_={name: stmt.excluded[name] for name in moved})
+
+
 class ConsentRepository:
     def __init__(self, session: Session | Connection):
         """A session in write transactions; a plain connection is enough for `records` and
         `history`."""
         self.s = session
-        self._states: dict[str, ConsentState] | None = None  # loaded by `load_states`
 
     def lock_subject(self, pseudonym: str, now: datetime) -> None:
         lock_subject(self.s, pseudonym, now)
@@ -51,52 +72,30 @@ class ConsentRepository:
         rows = self.s.execute(_records_of(), {"subject": pseudonym})
         return {r.purpose: _as_record(r) for r in rows}
 
-    def load_states(self, pseudonym: str) -> dict[str, PurposeRecord]:
-        """Like `records`, in a write transaction that goes on to `append`: the rows are kept,
-        so that moving them needs no second read."""
-        rows = self.s.scalars(select(ConsentState).where(ConsentState.subject == pseudonym)).all()
-        self._states = {r.purpose: r for r in rows}
-        return {r.purpose: _as_record(r) for r in rows}
-
-    def add_receipt(self, receipt: Receipt) -> None:
-        self.s.add(receipt)
-        self.s.flush()
+    def add_receipt(self, values: dict[str, Any]) -> None:
+        self.s.execute(_insert_receipt(), values)
 
     def append(self, pseudonym: str, entries: list[tuple[str, PurposeRecord]]) -> None:
         """Append one event per (value, record) and move the current-state rows to them, in
-        the same transaction: one INSERT for the events, then the state rows."""
-        if self._states is None:
-            self.load_states(pseudonym)
-        assert self._states is not None
-        events = [
-            ConsentEvent(
-                receipt_id=record.receipt_id,
-                subject=pseudonym,
-                purpose=record.purpose,
-                value=value,
-                status=record.status,
-                purpose_version=record.purpose_version,
-                method=record.method,
-                recorded_at=record.decided_at,
-                expires_at=record.expires_at,
-            )
+        the caller's transaction: one INSERT for the events, one upsert for the states.
+
+        Plain statements rather than ORM objects: this is the hot path of every banner's
+        choice, and the unit of work cost more CPU than the statements themselves.
+        """
+        event_ids = self.s.execute(_insert_events(), [
+            {"receipt_id": record.receipt_id, "subject": pseudonym, "purpose": record.purpose,
+             "value": value, "status": record.status, "purpose_version": record.purpose_version,
+             "method": record.method, "recorded_at": record.decided_at,
+             "expires_at": record.expires_at}
             for value, record in entries
-        ]
-        self.s.add_all(events)
-        self.s.flush()
-        for event, (_value, record) in zip(events, entries, strict=True):
-            state = self._states.get(record.purpose)
-            if state is None:
-                state = ConsentState(subject=pseudonym, purpose=record.purpose)
-                self.s.add(state)
-                self._states[record.purpose] = state
-            state.status = record.status
-            state.purpose_version = record.purpose_version
-            state.decided_at = record.decided_at
-            state.expires_at = record.expires_at
-            state.receipt_id = record.receipt_id
-            state.method = record.method
-            state.event_id = event.id
+        ]).scalars().all()
+        self.s.execute(_upsert_states(self.s.bind.dialect.name), [
+            {"subject": pseudonym, "purpose": record.purpose, "status": record.status,
+             "purpose_version": record.purpose_version, "decided_at": record.decided_at,
+             "expires_at": record.expires_at, "receipt_id": record.receipt_id,
+             "method": record.method, "event_id": event_id}
+            for event_id, (_value, record) in zip(event_ids, entries, strict=True)
+        ])
 
     def history(self, pseudonym: str) -> list[dict[str, Any]]:
         rows = self.s.execute(
