@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .models import Subject
+
+
+@functools.cache
+def _lock_row() -> Select:
+    """Built once, on first use: every write for a subject starts with it."""
+    return select(Subject.pseudonym).where(Subject.pseudonym == bindparam("pseudonym")).with_for_update()
 
 
 def lock_subject(session: Session, pseudonym: str, now: datetime) -> None:
@@ -25,8 +32,8 @@ def lock_subject(session: Session, pseudonym: str, now: datetime) -> None:
         )
         return
     # A returning subject (the common case) costs one statement: lock the row that exists.
-    locked = select(Subject.pseudonym).where(Subject.pseudonym == pseudonym).with_for_update()
-    if session.execute(locked).first() is not None:
+    params = {"pseudonym": pseudonym}
+    if session.execute(_lock_row(), params).first() is not None:
         return
     inserted = session.execute(
         pg_insert(Subject).values(pseudonym=pseudonym, created_at=now).on_conflict_do_nothing()
@@ -34,4 +41,4 @@ def lock_subject(session: Session, pseudonym: str, now: datetime) -> None:
     ).first()
     if inserted is None:
         # another transaction created it first: wait for its lock like a returning subject
-        session.execute(locked)
+        session.execute(_lock_row(), params)
