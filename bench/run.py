@@ -799,7 +799,7 @@ def summary(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    global APP
+    global APP, WORKERS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="5 s per scenario, 10,000 subjects, 100,000 audit events")
@@ -817,9 +817,13 @@ def main() -> None:
     parser.add_argument("--app", default=APP,
                         help="the gateway's WSGI factory (default gateway:create_app()); a module on "
                              "PYTHONPATH can wrap it to measure a candidate change")
+    parser.add_argument("--workers", type=int, default=WORKERS,
+                        help="gunicorn workers (WEB_CONCURRENCY) of the gateway and the ceiling "
+                             "(default 2, the README's setting and the targets')")
     parser.add_argument("--export-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     APP = args.app
+    WORKERS = args.workers
     if args.export_child:
         export_child()
         return
