@@ -24,13 +24,12 @@ from datetime import datetime
 from typing import IO, Any
 
 from sqlalchemy import Insert, Text, cast, func, insert, select, text, type_coerce
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..core import audit_chain as chain
 from ..core.actor import Actor
 from ..security import signing
+from ..store.db import upsert_insert
 from ..store.models import AuditEvent, AuditKey
 from .context import Gateway
 
@@ -49,26 +48,23 @@ def record(
     **data: Any,
 ) -> None:
     """Add an event to the log in the caller's transaction (committed, or not, with it)."""
-    actor_id = actor if isinstance(actor, str) else actor.id
     # A plain INSERT, sent at once: every audited request writes one, and going through the
     # ORM's unit of work cost more CPU than the statement itself.
-    session.execute(_insert_event(), {
-        "at": at, "type": type, "actor": actor_id, "subject": subject,
-        "data": {k: v for k, v in data.items() if v is not None},
-    })
+    session.execute(_insert_event(), _event_row(type, actor, at, subject, data))
 
 
 def record_each(session: Session, type: str, *, actor: Actor | str, at: datetime,
                 subject: str | None = None, each: list[dict[str, Any]]) -> None:
     """One event of `type` per item of `each` (its data), in one batch (a consent write's
     purposes)."""
-    actor_id = actor if isinstance(actor, str) else actor.id
     if each:
-        session.execute(_insert_event(), [
-            {"at": at, "type": type, "actor": actor_id, "subject": subject,
-             "data": {k: v for k, v in data.items() if v is not None}}
-            for data in each
-        ])
+        session.execute(_insert_event(), [_event_row(type, actor, at, subject, data) for data in each])
+
+
+def _event_row(type: str, actor: Actor | str, at: datetime, subject: str | None,
+               data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"at": at, "type": type, "actor": actor if isinstance(actor, str) else actor.id,
+            "subject": subject, "data": {k: v for k, v in data.items() if v is not None}}
 
 
 @functools.cache
@@ -134,15 +130,17 @@ def _unsealed_batch(dialect: str):
     """The oldest `SEAL_BATCH` unsealed events, in id order, `data` as JSON text."""
     columns = (AuditEvent.id, AuditEvent.at, AuditEvent.type, AuditEvent.actor, AuditEvent.subject,
                _data_text(dialect))
-    oldest = select(AuditEvent.id).where(AuditEvent.seq.is_(None)).order_by(AuditEvent.id)
-    if dialect == "postgresql":
-        # Asked for whole rows, PostgreSQL sorts the entire unsealed backlog with its
-        # payloads (on disk, once it is large) for every batch; sorting only the ids
-        # picks the same rows with a small in-memory sort.
-        return (select(*columns)
-                .where(AuditEvent.id.in_(oldest.limit(SEAL_BATCH).scalar_subquery()))
-                .order_by(AuditEvent.id))
-    return select(*columns).where(AuditEvent.seq.is_(None)).order_by(AuditEvent.id).limit(SEAL_BATCH)
+
+    def oldest(*selected):
+        return select(*selected).where(AuditEvent.seq.is_(None)).order_by(AuditEvent.id).limit(SEAL_BATCH)
+
+    if dialect != "postgresql":
+        return oldest(*columns)
+    # Asked for whole rows, PostgreSQL sorts the entire unsealed backlog with its payloads
+    # (on disk, once it is large) for every batch; sorting only the ids picks the same rows
+    # with a small in-memory sort.
+    return (select(*columns).where(AuditEvent.id.in_(oldest(AuditEvent.id).scalar_subquery()))
+            .order_by(AuditEvent.id))
 
 
 # The sealer gives every row of a batch its place in one statement. The ORM's bulk
@@ -208,7 +206,7 @@ def signer(gw: Gateway) -> signing.AuditSigner:
 
 
 def register_key(gw: Gateway, session: Session, key: signing.AuditSigner) -> None:
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session.bind.dialect.name)
     session.execute(
         insert(AuditKey)
         .values(key_id=key.key_id, public_pem=key.public_pem, first_used_at=gw.now())
@@ -296,12 +294,10 @@ def _prepare(gw: Gateway, actor: Actor | str, flt: ExportFilter) -> tuple[signin
 def _events(gw: Gateway, flt: ExportFilter) -> Iterator[dict[str, Any]]:
     """Sealed events matching `flt`, in seq order, from a server-side cursor."""
     query = flt.apply(_sealed_query(gw.db.engine.dialect.name)).order_by(AuditEvent.seq)
-    event, loads = chain.event, json.loads
     with gw.db.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=EXPORT_FETCH).execute(query)
-        # `_row_event`, inlined: this loop runs once per exported event
-        for seq, at, type_, actor, subject, data, prev_hash, hash_ in result:
-            yield event(seq, at, type_, actor, subject, loads(data), prev_hash, hash_)
+        for row in result:
+            yield _row_event(row)
 
 
 def _manifest(gw: Gateway, key: signing.AuditSigner, filters: Mapping[str, Any], *, count: int,

@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 import structlog
 from sqlalchemy import Select, bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,6 +42,7 @@ from ..security import jwt
 from ..security.secrets import load_key
 from ..security.tokens import digest, new_id, new_secret
 from ..store.auth_models import Client, SigningKey, TokenFailure
+from ..store.db import upsert_insert
 from . import audit
 from .context import Gateway
 
@@ -348,7 +348,7 @@ def _record_failure(gw: Gateway, buckets: _Buckets, now: datetime) -> None:
     if not buckets.keys:
         return
     start, _ = _window(gw, now)
-    insert = postgresql.insert if gw.db.dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(gw.db.dialect)
     with gw.db.write() as s:
         s.execute(delete(TokenFailure).where(TokenFailure.window_start < start))
         for bucket in sorted(buckets.keys):

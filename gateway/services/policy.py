@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..core.errors import PolicyInvalid, PolicyProblem
 from ..core.policy import POLICY_FILES, Policy, parse_policy
 from ..core.taxonomy import fides_taxonomy
+from ..store.db import upsert_insert
 from ..store.models import PolicyVersion
 from . import audit
 from .context import Gateway
@@ -47,7 +46,7 @@ def ensure_stored(gw: Gateway, session: Session) -> str:
     if gw.state.get("policy_stored") == version:
         return version
     now = gw.now()
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session.bind.dialect.name)
     result = session.execute(
         insert(PolicyVersion)
         .values(

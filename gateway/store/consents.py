@@ -7,17 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Insert, Select, bindparam, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..core.consent import PurposeRecord
+from .db import upsert_insert
 from .models import ConsentEvent, ConsentState, IdempotencyKey, Notice, Receipt
 from .subjects import lock_subject
-
-_STATE_COLUMNS = (ConsentState.purpose, ConsentState.status, ConsentState.purpose_version,
-                  ConsentState.decided_at, ConsentState.expires_at, ConsentState.receipt_id,
-                  ConsentState.method)
 
 
 def _as_record(row: Any) -> PurposeRecord:
@@ -35,7 +30,9 @@ def _as_record(row: Any) -> PurposeRecord:
 @functools.cache
 def _records_of() -> Select:
     """Built once, on first use: every consent-state read and profile view runs it."""
-    return select(*_STATE_COLUMNS).where(ConsentState.subject == bindparam("subject"))
+    return select(ConsentState.purpose, ConsentState.status, ConsentState.purpose_version,
+                  ConsentState.decided_at, ConsentState.expires_at, ConsentState.receipt_id,
+                  ConsentState.method).where(ConsentState.subject == bindparam("subject"))
 
 
 @functools.cache
@@ -52,7 +49,7 @@ def _insert_events() -> Insert:
 @functools.cache
 def _upsert_states(dialect: str) -> Insert:
     table = ConsentState.__table__
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    stmt = upsert_insert(dialect)(table)
     moved = ("status", "purpose_version", "decided_at", "expires_at", "receipt_id", "method", "event_id")
     return stmt.on_conflict_do_update(index_elements=[table.c.subject, table.c.purpose],
                                       set_={name: stmt.excluded[name] for name in moved})

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Insert, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +25,11 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def upsert_insert(dialect: str) -> Callable[..., Insert]:
+    """`insert` of the dialect, with ON CONFLICT DO NOTHING / DO UPDATE (both engines have it)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -80,10 +86,10 @@ class Database:
         # PostgreSQL reads run in autocommit: at READ COMMITTED every statement sees its own
         # snapshot anyway, so a BEGIN and a COMMIT would only add two round trips. (Streaming
         # reads with server-side cursors use a connection of their own, not `read()`.)
-        reader = engine.execution_options(isolation_level="AUTOCOMMIT") if self.dialect == "postgresql" \
-            else engine
-        self._reader = reader
-        self._read = sessionmaker(bind=reader, expire_on_commit=False)
+        self._reader = engine
+        if self.dialect == "postgresql":
+            self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._read = sessionmaker(bind=self._reader, expire_on_commit=False)
 
     @classmethod
     def from_url(cls, url: str) -> Database:
