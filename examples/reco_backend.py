@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An example remote personalization backend for Consent Gateway.
 
-It speaks the protocol of API.md ("Remote personalization backend protocol"):
+It speaks the protocol in the README ("Decisions and explanations"):
 the gateway POSTs {"decision_id", "subject_id", "placement", "purpose",
 "locale", "context", "profile"} signed with `X-Gateway-Signature:
 sha256=<hex>` (HMAC-SHA256 of the raw body under a shared secret); this

@@ -26,7 +26,6 @@ PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgre
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PSEUDONYM_KEY = base64.b64encode(b"k" * 32).decode()
 MASTER_KEY = base64.b64encode(b"m" * 32).decode()
-SHARED = Path(os.environ.get("GATEWAY_SHARED_DIR") or HERE.parents[1] / "shared")
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

@@ -1,4 +1,6 @@
-"""The audit log's hash chain and export format (API.md, "Audit export"), as pure functions.
+"""The audit log's hash chain and export format, as pure functions.
+
+See the README ("The audit log") and openapi.yaml (`GET /v1/audit/events`).
 
 An event's `hash` is the hex SHA-256 of the canonical JSON of the event without
 its `hash` field (so it covers `prev_hash`); the first event's `prev_hash` is

@@ -19,7 +19,7 @@ GRANTED = "granted"
 DENIED = "denied"
 CHOICES = (GRANTED, DENIED)
 
-# statuses reported per purpose (API.md, "Current state")
+# statuses reported per purpose (openapi.yaml: `PurposeStatus`)
 NOT_ASKED = "not_asked"
 WITHDRAWN = "withdrawn"
 EXPIRED = "expired"
@@ -33,7 +33,7 @@ METHOD_API = "api"
 METHOD_GPC = "gpc"
 METHOD_TCF = "tcf"
 
-# withheld reasons by status (POLICIES.md), used by profiles and decisions
+# withheld reasons by status (README, "How data leaves the gateway"), used by profiles and decisions
 WITHHELD_REASON = {
     NOT_ASKED: "no_consent",
     DENIED: "no_consent",

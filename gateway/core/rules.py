@@ -87,7 +87,7 @@ _Load = tuple[str, str, str, bool]  # attribute, its value variable, its has() v
 
 @dataclass(frozen=True)
 class Backend:
-    """A remote personalization backend (API.md, "Remote personalization backend protocol")."""
+    """A remote personalization backend (README, "Decisions and explanations")."""
 
     url: str
     timeout_ms: int
@@ -673,7 +673,7 @@ class ViewLike(Protocol):
 
 @dataclass(frozen=True)
 class RuleReason:
-    """Why one rule did or did not match (API.md: explanation `reasons`)."""
+    """Why one rule did or did not match (openapi.yaml: `RuleReason`, an explanation's `reasons`)."""
 
     rule: str
     matched: bool

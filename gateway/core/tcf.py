@@ -1,8 +1,9 @@
 """Exact decoder and validator for IAB TCF v2 TC strings (v2.2 / v2.3 rules).
 
 A TC string is one or more base64url segments joined by ``.``; the core segment comes first
-and every other segment starts with a 3-bit type. Fields are big-endian bit fields, see
-``shared/design/STANDARDS.md``. This module is pure: standard library only, no I/O, no clock.
+and every other segment starts with a 3-bit type. Fields are big-endian bit fields, laid out
+as in the IAB Tech Lab's "TCF v2: Consent string and vendor list formats" specification.
+This module is pure: standard library only, no I/O, no clock.
 
 ``decode`` turns any ``str`` into a :class:`TCString` or raises :class:`TCFError`; ``validate``
 applies today's policy rules; ``parse_for_consent`` does both, which is what the consent
@@ -84,7 +85,7 @@ class TCString:
     publisher_tc: PublisherTC | None
 
     def to_dict(self) -> dict:
-        """JSON-ready form; key names match ``shared/vectors/tcf.json``."""
+        """JSON-ready form; key names match the test vectors in ``tests/data/tcf_vectors.json``."""
         out: dict = {}
         for name, value in vars(self).items():
             if isinstance(value, datetime):

@@ -1,7 +1,7 @@
 """The permitted view: the single function by which attribute values leave the gateway.
 
 For a subject, a purpose and the time now, `permitted_view` releases an
-attribute's value only if (POLICIES.md, "What the policy decides"):
+attribute's value only if (README, "How data leaves the gateway"):
 
 1. the attribute lists the purpose, and a special-category (Art. 9) attribute
    is used only by a purpose with `special_categories: true`;
@@ -72,7 +72,7 @@ class PermittedView:
         return next((w.reason for w in self.withheld if w.attribute == attribute_id), None)
 
     def as_dict(self) -> dict:
-        """The view's JSON shape (API.md, "Filtered profile"), without subject and policy version."""
+        """The view's JSON shape (openapi.yaml: `PermittedView`), without subject and policy version."""
         return {
             "purpose": self.purpose,
             "effective": self.effective,

@@ -1,4 +1,6 @@
-"""The remote personalization backend protocol (API.md): a signed POST, a bounded wait.
+"""The remote personalization backend protocol: a signed POST, a bounded wait.
+
+README, "Decisions and explanations", describes it.
 
 The backend receives only the permitted view. Its answer is refused when it is
 not 200, not the expected JSON, late, or cites an attribute it was not given.

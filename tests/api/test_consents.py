@@ -16,7 +16,7 @@ from gateway import create_app
 
 ORIGIN = "https://shop.example"
 VECTORS = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared" / "vectors" / "tcf.json").read_text()
+    (Path(__file__).resolve().parents[1] / "data" / "tcf_vectors.json").read_text(encoding="utf-8")
 )
 
 

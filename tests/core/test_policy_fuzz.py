@@ -14,7 +14,6 @@ its placements is JSON data (what decisions return and store).
 from __future__ import annotations
 
 import json
-import os
 import re
 import string
 import time
@@ -358,9 +357,8 @@ def _bits(segment: str) -> str:
 
 
 def _vectors() -> list[str]:
-    shared = os.environ.get("GATEWAY_SHARED_DIR")
-    path = Path(shared) if shared else Path(__file__).resolve().parents[3] / "shared"
-    vectors = json.loads((path / "vectors" / "tcf.json").read_text(encoding="utf-8"))
+    path = Path(__file__).resolve().parents[1] / "data" / "tcf_vectors.json"
+    vectors = json.loads(path.read_text(encoding="utf-8"))
     return [v["tc_string"] for group in ("valid", "legacy_decodable") for v in vectors[group]]
 
 

@@ -1,10 +1,9 @@
-"""Tests for the TCF v2 TC string decoder (gateway.core.tcf): shared vectors, hand-built edge
+"""Tests for the TCF v2 TC string decoder (gateway.core.tcf): the test vectors, hand-built edge
 cases from a small test-only encoder, fuzzing and a round-trip property."""
 
 from __future__ import annotations
 
 import json
-import os
 import string
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,12 +23,9 @@ ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _shared_dir() -> Path:
-    override = os.environ.get("GATEWAY_SHARED_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[3] / "shared"
-
-
-VECTORS = json.loads((_shared_dir() / "vectors" / "tcf.json").read_text(encoding="utf-8"))
+# the IAB reference encoder's strings and iabtcf-java's legacy ones: see tests/data/README.md
+VECTORS = json.loads((Path(__file__).resolve().parents[1] / "data" / "tcf_vectors.json")
+                     .read_text(encoding="utf-8"))
 
 
 # --- a small test-only encoder -------------------------------------------------------------
@@ -146,7 +142,7 @@ def subset(actual: dict, expected: dict) -> None:
         assert actual.get(key, "<missing>") == value, key
 
 
-# --- shared vectors ------------------------------------------------------------------------
+# --- the test vectors (tests/data/tcf_vectors.json) ------------------------------------------
 
 @pytest.mark.parametrize("vector", VECTORS["valid"], ids=lambda v: v["tc_string"][:24])
 def test_valid_vectors_decode_and_pass(vector):

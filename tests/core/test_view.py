@@ -288,7 +288,7 @@ def scenarios(draw, first_basis=None):
 
 
 def expected_reason(a: Attribute, p: Purpose, state: c.PurposeState, stored: StoredValue, now) -> str | None:
-    """The rule of POLICIES.md, written out independently of the implementation."""
+    """The README's rule ("How data leaves the gateway"), written out independently of the implementation."""
     listed = p.id in a.purposes and (p.special_categories or not a.special_category)
     fresh = a.retention_days is None or now < stored.written_at + timedelta(days=a.retention_days)
     if not listed:
