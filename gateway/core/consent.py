@@ -32,6 +32,7 @@ METHOD_BANNER = "banner"
 METHOD_API = "api"
 METHOD_GPC = "gpc"
 METHOD_TCF = "tcf"
+METHOD_ERASURE = "erasure"  # Art. 17: erasure stops processing
 
 # withheld reasons by status (README, "How data leaves the gateway"), used by profiles and decisions
 WITHHELD_REASON = {
@@ -203,6 +204,13 @@ def resolve_choices(
 def withdraw_all(policy: Policy, *, method: str) -> list[Choice]:
     """Art. 7(3): one call denies every consent-based purpose."""
     return [Choice(p.id, DENIED, method) for p in policy.purposes if p.legal_basis == "consent"]
+
+
+def erasure_choices(policy: Policy) -> list[Choice]:
+    """Art. 17: erasure stops processing. Every consent-based purpose is denied (withdrawn
+    where it was given) and every legitimate-interest purpose objected to, method `erasure`."""
+    return [Choice(p.id, DENIED, METHOD_ERASURE) for p in policy.purposes
+            if p.legal_basis in ("consent", "legitimate_interest")]
 
 
 def states(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..core import consent as rules
 from ..core import tcf
@@ -152,57 +154,75 @@ def _record(
                     errors=[FieldError("notice_id", "no notice with this id was served to "
                                                     "this subject")],
                 )
-        version = ensure_stored(gw, s)
-        repo.lock_subject(pseudonym, now)
-        current = repo.records(pseudonym)
-        receipt_id = new_id("rcpt")
-        lines, entries = [], []
-        for choice in choices:
-            purpose = gw.policy.purpose(choice.purpose)
-            record = rules.next_record(
-                purpose, current.get(choice.purpose), choice, at=now, receipt_id=receipt_id
-            )
-            entries.append((choice.value, record))
-            current[choice.purpose] = record
-            lines.append(
-                {
-                    "purpose": record.purpose,
-                    "status": record.status,
-                    "choice": choice.value,
-                    "purpose_version": record.purpose_version,
-                    "method": record.method,
-                    "expires_at": _iso(record.expires_at),
-                }
-            )
-        states = rules.states(gw.policy, current, now)
-        body = {
-            "receipt_id": receipt_id,
-            "recorded_at": _iso(now),
-            "policy_version": version,
-            "notice_id": notice_id,
-            "locale": params["locale"],
-            "purposes": lines,
-            "gpc_applied": [c.purpose for c in choices if c.method == rules.METHOD_GPC],
-            "consent_mode": rules.consent_mode(gw.policy, states),
-            "tcf": decoded.to_dict() if decoded else None,
-        }
-        # The receipt is complete before it is written: one INSERT, no update afterwards.
-        repo.add_receipt({
-            "id": receipt_id, "subject": pseudonym, "recorded_at": now, "policy_version": version,
-            "actor": actor.id, "notice_id": notice_id, "locale": params["locale"],
-            "gpc": params["gpc"], "tc_string": params["tc_string"], "source": params["source"],
-            "body": body,
-        })
-        repo.append(pseudonym, entries)
-        audit.record_each(s, "consent.recorded", actor=actor, at=now, subject=pseudonym, each=[
-            {"purpose": record.purpose, "status": record.status, "method": record.method,
-             "receipt_id": receipt_id, "policy_version": version}
-            for _value, record in entries
-        ])
+        body = record_in(gw, s, actor, pseudonym, choices, params, decoded, now)
         if idempotency_key:
             s.add(IdempotencyKey(actor=actor.id, key=idempotency_key, request_hash=request_hash,
-                                 receipt_id=receipt_id, created_at=now))
+                                 receipt_id=body["receipt_id"], created_at=now))
     return {"subject_id": subject_id, **body}, True
+
+
+def record_in(
+    gw: Gateway,
+    s: Session,
+    actor: Actor,
+    pseudonym: str,
+    choices: list[rules.Choice],
+    params: dict[str, Any],
+    decoded: tcf.TCString | None,
+    now: datetime,
+) -> dict:
+    """Apply `choices` in the caller's write transaction `s`: the receipt, one event per
+    choice, the current-state rows and their audit events. Returns the receipt body."""
+    repo = ConsentRepository(s)
+    notice_id = params["notice_id"]
+    version = ensure_stored(gw, s)
+    repo.lock_subject(pseudonym, now)
+    current = repo.records(pseudonym)
+    receipt_id = new_id("rcpt")
+    lines, entries = [], []
+    for choice in choices:
+        purpose = gw.policy.purpose(choice.purpose)
+        record = rules.next_record(
+            purpose, current.get(choice.purpose), choice, at=now, receipt_id=receipt_id
+        )
+        entries.append((choice.value, record))
+        current[choice.purpose] = record
+        lines.append(
+            {
+                "purpose": record.purpose,
+                "status": record.status,
+                "choice": choice.value,
+                "purpose_version": record.purpose_version,
+                "method": record.method,
+                "expires_at": _iso(record.expires_at),
+            }
+        )
+    states = rules.states(gw.policy, current, now)
+    body = {
+        "receipt_id": receipt_id,
+        "recorded_at": _iso(now),
+        "policy_version": version,
+        "notice_id": notice_id,
+        "locale": params["locale"],
+        "purposes": lines,
+        "gpc_applied": [c.purpose for c in choices if c.method == rules.METHOD_GPC],
+        "consent_mode": rules.consent_mode(gw.policy, states),
+        "tcf": decoded.to_dict() if decoded else None,
+    }
+    # The receipt is complete before it is written: one INSERT, no update afterwards.
+    repo.add_receipt({
+        "id": receipt_id, "subject": pseudonym, "recorded_at": now, "policy_version": version,
+        "actor": actor.id, "notice_id": notice_id, "locale": params["locale"],
+        "gpc": params["gpc"], "tc_string": params["tc_string"], "source": params["source"],
+        "body": body,
+    })
+    repo.append(pseudonym, entries)
+    audit.record_each(s, "consent.recorded", actor=actor, at=now, subject=pseudonym, each=[
+        {"purpose": record.purpose, "status": record.status, "method": record.method,
+         "receipt_id": receipt_id, "policy_version": version}
+        for _value, record in entries
+    ])
+    return body
 
 
 def withdraw_all(gw: Gateway, actor: Actor, subject_id: str, *, gpc: bool = False) -> dict:
@@ -212,6 +232,24 @@ def withdraw_all(gw: Gateway, actor: Actor, subject_id: str, *, gpc: bool = Fals
               "notice_id": None, "source": None, "gpc": gpc}
     receipt, _ = _record(gw, actor, choices, params, None, _request_hash(params), None)
     return receipt
+
+
+def record_erasure(gw: Gateway, s: Session, actor: Actor, subject_id: str, now: datetime) -> dict | None:
+    """Art. 17 stops processing: in the erasure's own transaction `s`, every consent-based
+    purpose is recorded withdrawn (denied if it was never given) and every legitimate-interest
+    purpose objected, method `erasure`, with a receipt like any other choice."""
+    choices = rules.erasure_choices(gw.policy)
+    if not choices:
+        return None
+    params = {"subject_id": subject_id, "erasure": True, "locale": None, "tc_string": None,
+              "notice_id": None, "source": None, "gpc": False}
+    return record_in(gw, s, actor, gw.pseudonymize(subject_id), choices, params, None, now)
+
+
+def granted_since(gw: Gateway, s: Session, pseudonym: str, since: datetime) -> bool:
+    """Whether the subject gave a consent (a consent-based purpose granted) after `since`."""
+    purposes = [p.id for p in gw.policy.purposes if p.legal_basis == "consent"]
+    return ConsentRepository(s).granted_since(pseudonym, since, purposes)
 
 
 def current_state(gw: Gateway, subject_id: str, *, history: bool = False) -> dict:

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from ..core import attributes as catalogue
 from ..core.actor import Actor
 from ..core.audit_chain import timestamp
-from ..core.errors import FieldError, InvalidRequest
+from ..core.errors import Conflict, FieldError, InvalidRequest
 from ..core.timefmt import iso as _iso
 from ..core.view import PermittedView, StoredValue, permitted_view
 from ..security import envelope
@@ -26,7 +26,7 @@ from ..store.profile_models import Decision, Erasure, ProfileValue, SubjectKey
 from ..store.profiles import ProfileRepository
 from ..store.subjects import lock_subject
 from . import audit
-from .consent import current_state
+from .consent import current_state, granted_since, record_erasure
 from .context import Gateway
 
 log = structlog.get_logger(__name__)
@@ -76,6 +76,11 @@ def update_profile(gw: Gateway, actor: Actor, subject_id: str, changes: Any) -> 
     with gw.db.write() as s:
         lock_subject(s, pseudonym, now)
         repo = ProfileRepository(s)
+        erasure = repo.erasure(pseudonym)
+        if erasure is not None and not granted_since(gw, s, pseudonym, erasure.erased_at):
+            raise Conflict("the subject was erased: a profile write needs a consent the subject "
+                           "gave after the erasure", code="subject_erased",
+                           erased_at=_iso(erasure.erased_at))
         if to_set:
             dek = _data_key(gw, repo, pseudonym, now)
             for name, value in to_set.items():
@@ -83,7 +88,6 @@ def update_profile(gw: Gateway, actor: Actor, subject_id: str, changes: Any) -> 
                 repo.put(pseudonym, name, envelope.encrypt_value(dek, plaintext,
                                                                  aad=_aad(pseudonym, name)), now)
         removed = repo.remove(pseudonym, to_remove)
-        s.execute(delete(Erasure).where(Erasure.subject == pseudonym))  # new data after erasure
         audit.record(s, "profile.updated", actor=actor, at=now, subject=pseudonym,
                      attributes=sorted(to_set), removed=sorted(to_remove) or None)
     return {"subject_id": subject_id, "updated": sorted(to_set), "removed": sorted(to_remove),
@@ -141,11 +145,8 @@ def export_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
         audit.record(s, "subject.exported", actor=actor, at=now, subject=pseudonym)
     audit.seal(gw, wait=True)
     generated = _iso(now)
-    if erasure is not None:
-        return {"subject_id": subject_id, "generated_at": generated,
-                "erasure": {"erased_at": _iso(erasure.erased_at), "actor": erasure.actor},
-                "consents": None, "profile": [], "decisions": [], "audit_events": [],
-                "processing": None}
+    # After an erasure the profile and decisions are gone; the consent history stays as proof,
+    # with the withdrawals and objections the erasure recorded.
     consents = current_state(gw, subject_id, history=True)
     with gw.db.read() as s:
         repo = ProfileRepository(s)
@@ -171,7 +172,8 @@ def export_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
     return {
         "subject_id": subject_id,
         "generated_at": generated,
-        "erasure": None,
+        "erasure": {"erased_at": _iso(erasure.erased_at), "actor": erasure.actor}
+        if erasure is not None else None,
         "consents": {k: v for k, v in consents.items() if k != "subject_id"},
         "notices": [{"notice_id": n.id, "purposes": n.purposes, "locale": n.locale,
                      "served_at": _iso(n.served_at), "policy_version": n.policy_version}
@@ -202,7 +204,10 @@ def erase_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
     """GDPR Art. 17: destroy the data key (crypto-shredding) and delete the profile.
 
     Consent events, receipts and the notices they point to stay as proof under the
-    pseudonym (they hold no attribute value); decisions about the person go.
+    pseudonym (they hold no attribute value); decisions about the person go. Processing
+    stops in the same transaction: every consent purpose is recorded withdrawn and every
+    legitimate-interest purpose objected (method `erasure`). The erasure record is permanent
+    (a later erasure moves its time); profile writes are refused until a new consent.
     """
     pseudonym = gw.pseudonymize(subject_id)
     now = gw.now()
@@ -210,12 +215,15 @@ def erase_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
         lock_subject(s, pseudonym, now)
         values = ProfileRepository(s).erase(pseudonym)
         decisions = s.execute(delete(Decision).where(Decision.subject == pseudonym)).rowcount
-        if s.get(Erasure, pseudonym) is None:
+        erasure = s.get(Erasure, pseudonym)
+        if erasure is None:
             s.add(Erasure(subject=pseudonym, erased_at=now, actor=actor.id))
         else:
-            s.get(Erasure, pseudonym).erased_at = now
+            erasure.erased_at, erasure.actor = now, actor.id
+        receipt = record_erasure(gw, s, actor, subject_id, now)
         audit.record(s, "subject.erased", actor=actor, at=now, subject=pseudonym,
-                     values_deleted=values, decisions_deleted=decisions or 0, data_key="destroyed")
+                     values_deleted=values, decisions_deleted=decisions or 0, data_key="destroyed",
+                     receipt_id=receipt["receipt_id"] if receipt else None)
     return {"subject_id": subject_id, "erased_at": _iso(now)}
 
 

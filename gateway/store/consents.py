@@ -118,6 +118,19 @@ class ConsentRepository:
             for e in rows
         ]
 
+    def granted_since(self, pseudonym: str, since: datetime, purposes: list[str]) -> bool:
+        """Whether an event granted one of `purposes` after `since` (a new consent after an
+        erasure)."""
+        if not purposes:
+            return False
+        found = self.s.execute(
+            select(ConsentEvent.id)
+            .where(ConsentEvent.subject == pseudonym, ConsentEvent.value == "granted",
+                   ConsentEvent.recorded_at > since, ConsentEvent.purpose.in_(purposes))
+            .limit(1)
+        ).first()
+        return found is not None
+
     def notice(self, notice_id: str) -> Notice | None:
         return self.s.get(Notice, notice_id)
 

@@ -535,22 +535,29 @@ def test_erasure(api, gw):
     export = api.export("u-1")
     assert export["erasure"]["erased_at"] == r.json["erased_at"]
     assert export["erasure"]["actor"] == api.credentials["client_id"]
-    assert export["profile"] == [] and export["decisions"] == [] and export["audit_events"] == []
-    assert not export["consents"] and not export["processing"]
+    assert export["profile"] == [] and export["decisions"] == []
+    history = export["consents"]["history"]  # the consent history stays as proof
+    assert [(h["purpose"], h["status"], h["method"]) for h in history[:2]] == [
+        ("personalization", "granted", "api"), ("ads", "denied", "api")]
+    assert {h["method"] for h in history[2:]} == {"erasure"}
     assert query(gw, "SELECT * FROM subject_keys WHERE subject = :s", s=pseudonym) == []
     assert query(gw, "SELECT * FROM profile_values WHERE subject = :s", s=pseudonym) == []
-    assert query(gw, "SELECT id, status FROM consent_events WHERE subject = :s ORDER BY id",
-                 s=pseudonym) == events
+    after = query(gw, "SELECT id, status FROM consent_events WHERE subject = :s ORDER BY id", s=pseudonym)
+    assert after[:len(events)] == events  # earlier events untouched, the erasure's appended
     [erased] = audited(gw, "subject.erased")
     assert erased["subject"] == pseudonym and erased["data"]["values_deleted"] == 3
     assert api.stored("u-2") == {"loyalty_tier": "silver"}  # nobody else is touched
     assert api.erase("u-1").status_code == 200  # erasing again is harmless
 
+    refused = api.client.patch("/v1/subjects/u-1/profile", headers=api.headers(),
+                               json={"attributes": {"loyalty_tier": "platinum"}})
+    assert refused.status_code == 409 and refused.json["code"] == "subject_erased"
+    api.consent("u-1", personalization="granted")  # a new consent after the erasure
     api.write("u-1", {"loyalty_tier": "platinum"})  # new data after erasure: a new key
     [new_key] = query(gw, "SELECT wrapped FROM subject_keys WHERE subject = :s", s=pseudonym)
     assert new_key != old_key
     export = api.export("u-1")
-    assert export["erasure"] is None
+    assert export["erasure"] is not None  # the erasure record is permanent
     assert {a["attribute"]: a["value"] for a in export["profile"]} == {"loyalty_tier": "platinum"}
     assert api.view("u-1", "personalization")["attributes"] == {"loyalty_tier": "platinum"}
 
