@@ -19,6 +19,7 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/flask --app gateway db upgrade
 	$(BIN)/flask --app gateway policy check
+	PORT=$(PORT) $(BIN)/flask --app gateway demo setup
 	HOST=$(HOST) PORT=$(PORT) WEB_CONCURRENCY=$(WORKERS) $(BIN)/gunicorn --config gunicorn.conf.py 'gateway:create_app()'
 
 test: install

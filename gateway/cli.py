@@ -207,10 +207,12 @@ def subjects_export(subject_id: str) -> None:
 @click.argument("subject_id")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 def subjects_erase(subject_id: str, yes: bool) -> None:
-    """Erase SUBJECT_ID (GDPR Art. 17): destroys the data key and the profile."""
+    """Erase SUBJECT_ID (GDPR Art. 17): destroys the data key and the profile, withdraws every
+    consent and objects to every legitimate interest."""
     from .core.actor import CLI
     from .services import profiles
 
+    _needs_policy(_gw())
     if not yes and sys.stdin.isatty():
         click.confirm(f"Erase every profile value of {subject_id!r}? This cannot be undone", abort=True)
     _echo_json(profiles.erase_subject(_gw(), CLI, _subject(subject_id)))
@@ -332,7 +334,25 @@ def audit_rotate_key() -> None:
         _fail(str(exc))
 
 
+demo_cli = AppGroup("demo", help="The demo shop at /demo (development only).")
+
+
+@demo_cli.command("setup")
+def demo_setup() -> None:
+    """Create the demo's banner property for GATEWAY_DEMO_ORIGINS (once; again when they change)."""
+    from .services import demo
+
+    gw = _gw()
+    if not demo.enabled(gw):
+        click.echo("the demo is switched off (GATEWAY_DEMO): nothing to set up")
+        return
+    try:
+        _echo_json(demo.setup(gw))
+    except GatewayError as exc:
+        _fail(exc.detail + "".join(f"; {e.field}: {e.message}" for e in exc.errors))
+
+
 def init_app(app: Flask) -> None:
     for group in (db_cli, policy_cli, properties_cli, clients_cli, keys_cli, audit_cli, subjects_cli,
-                  purge):
+                  demo_cli, purge):
         app.cli.add_command(group)

@@ -31,6 +31,21 @@ def _choice(value: str, name: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _demo_settings(values: Mapping[str, Any], env: str) -> dict[str, Any]:
+    """GATEWAY_DEMO (on in development, off in production) and GATEWAY_DEMO_ORIGINS (comma-
+    separated; default the loopback origins of `make run`'s PORT). Production refuses the demo."""
+    raw = values.get("GATEWAY_DEMO")
+    demo = _bool(raw) if raw not in (None, "") else env != "production"
+    if demo and env == "production":
+        raise ValueError("GATEWAY_DEMO must be off when GATEWAY_ENV=production: the demo shop "
+                         "is for development only")
+    port = str(values.get("PORT") or "8000").strip()
+    default = f"http://127.0.0.1:{port},http://localhost:{port}"
+    origins = str(values.get("GATEWAY_DEMO_ORIGINS") or default)
+    return {"demo": demo,
+            "demo_origins": tuple(o.strip() for o in origins.split(",") if o.strip())}
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
@@ -58,6 +73,9 @@ class Settings:
     # audit log
     audit_signing_key: str | None = field(default=None, repr=False)
     audit_seal_interval: float = 1.0
+    # the demo shop (development only)
+    demo: bool = False
+    demo_origins: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)  # for secrets the policy names
 
@@ -112,6 +130,7 @@ class Settings:
             idp_jwks_url=values.get("GATEWAY_IDP_JWKS_URL") or None,
             audit_signing_key=values.get("GATEWAY_AUDIT_SIGNING_KEY") or None,
             audit_seal_interval=float(values.get("GATEWAY_AUDIT_SEAL_INTERVAL", 1.0)),
+            **_demo_settings(values, values.get("GATEWAY_ENV", "development")),
             extra={k: v for k, v in (overrides or {}).items() if k.isupper()},
             environ={k: str(v) for k, v in values.items() if isinstance(v, str)},
         )

@@ -2,7 +2,8 @@
 
 - `GET /sdk/consent.js`: the dependency-free banner script (gateway/static/sdk/consent.js).
 - `GET /demo`, `POST /demo/hero`, `POST /demo/profile`: a small demo shop that uses the SDK
-  (demo only: off with GATEWAY_DEMO=false; acts only on `demo-` subject ids).
+  (demo only: GATEWAY_DEMO, off in production; acts only on `demo-` subject ids; its property
+  comes from `flask --app gateway demo setup`, never from a request).
 - `GET /console`: the DPO console, a static page whose script signs in with client
   credentials and keeps the token in memory.
 - `GET /v1/reports/consent-rates`, `GET /v1/audit/recent`: what the console charts and lists.
@@ -16,8 +17,8 @@ from pathlib import Path
 from flask import Blueprint, jsonify, render_template, request, send_from_directory
 from marshmallow import RAISE, Schema, fields, validate
 
-from ..core.errors import FieldError, InvalidRequest, MalformedRequest, NotFound
-from ..services import console, demo, properties
+from ..core.errors import FieldError, InvalidRequest, NotFound
+from ..services import console, demo
 from .auth import gateway, requires
 from .parsing import json_body, path_subject
 from .schemas import Locale
@@ -45,7 +46,7 @@ def sdk():
 
 def _demo_on() -> None:
     if not demo.enabled(gateway()):
-        raise NotFound("the demo is switched off (GATEWAY_DEMO=false)")
+        raise NotFound("the demo is switched off (GATEWAY_DEMO)")
 
 
 class DemoHeroIn(Schema):
@@ -77,16 +78,10 @@ def _page_language() -> str:
 
 @bp.get("/demo")
 def demo_page():
+    """The demo page with the key of the property `demo setup` made. Nothing in the request
+    (its Host header least of all) creates a property or goes into the page's URLs."""
     _demo_on()
-    gw = gateway()
-    base = request.host_url.rstrip("/")
-    try:
-        properties.normalize_origin(base)
-    except ValueError as exc:
-        raise MalformedRequest("the Host header does not make an origin for the demo") from exc
-    prop = demo.ensure_property(gw, base)
-    response = render_template("demo.html", lang=_page_language(), gateway_url=base,
-                               property_key=prop["property_key"])
+    response = render_template("demo.html", lang=_page_language(), property_key=demo.page_key(gateway()))
     return response, 200, {"Cache-Control": "no-store"}
 
 

@@ -136,6 +136,10 @@ def server(playwright_api, tmp_path_factory):
     migrated = subprocess.run([sys.executable, "-m", "flask", "--app", "gateway", "db", "upgrade"],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert migrated.returncode == 0, migrated.stderr
+    # the demo's property, for http://127.0.0.1:{PORT} and http://localhost:{PORT} (as make run)
+    demo_setup = subprocess.run([sys.executable, "-m", "flask", "--app", "gateway", "demo", "setup"],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert demo_setup.returncode == 0, demo_setup.stderr
     _seed_history(env)
     log = tmp / "gunicorn.log"
     with log.open("wb") as out:

@@ -1,7 +1,8 @@
 """The browser side's routes through the contract-checking client, on both databases.
 
 The SDK script, the demo shop (its property, its hero decision, its demo-only profile
-writes, switched off by GATEWAY_DEMO=false), the console page, and the console's two
+writes, switched off by GATEWAY_DEMO=false; its property made by `demo setup` for
+GATEWAY_DEMO_ORIGINS, here the test client's http://localhost), the console page, and the console's two
 JSON endpoints: consent rates per purpose and day, and the latest audit events.
 """
 
@@ -52,7 +53,15 @@ def choose(gw, subject: str, **purposes) -> dict:
     return receipt
 
 
+@pytest.fixture
+def app_config(app_config) -> dict:
+    """The demo's origin is the test client's."""
+    return {**app_config, "GATEWAY_DEMO_ORIGINS": "http://localhost"}
+
+
 def demo_key(client, path="/demo") -> str:
+    """The key in the demo page, after `demo setup` (which keeps an existing property)."""
+    demo.setup(client.application.extensions["gateway"])
     page = client.get(path)
     assert page.status_code == 200, page.get_data(as_text=True)
     return KEY_IN_PAGE.search(page.get_data(as_text=True)).group(1)
@@ -90,13 +99,13 @@ def test_the_sdk_is_plain_es2017(client):
 
 
 def test_the_demo_page_carries_the_one_script_tag(client):
+    demo.setup(client.application.extensions["gateway"])
     r = client.get("/demo?lang=de")
     assert r.status_code == 200
     assert r.mimetype == "text/html"
     html = r.get_data(as_text=True)
     assert '<html lang="de">' in html
-    assert 'src="http://localhost/sdk/consent.js"' in html
-    assert 'data-gateway="http://localhost"' in html
+    assert 'src="/sdk/consent.js"' in html and "data-gateway" not in html  # nothing from Host
     assert KEY_IN_PAGE.search(html)
     assert "/static/demo/demo.js" in html
     assert '<html lang="nb">' in client.get("/demo?lang=nb").get_data(as_text=True)
@@ -110,7 +119,7 @@ def test_the_demo_property_is_created_once(client, gw):
     assert first == second
     demos = [p for p in properties.list_properties(gw) if p["name"] == demo.NAME]
     assert len(demos) == 1
-    assert set(demos[0]["origins"]) == {"http://localhost", "http://127.0.0.1", "http://[::1]"}
+    assert demos[0]["origins"] == ["http://localhost"]
     key_file = gw.settings.instance_dir / demo.KEY_FILE
     assert key_file.read_text().strip() == first
     assert key_file.stat().st_mode & 0o077 == 0
@@ -120,23 +129,29 @@ def test_the_demo_property_survives_a_name_clash_and_a_lost_key(client, gw, bann
     """The banner fixture made another "Demo shop" (whose key is only stored hashed)."""
     first = demo_key(client)
     (gw.settings.instance_dir / demo.KEY_FILE).unlink()
+    assert client.get("/demo").status_code == 404  # the page never makes a new one
     second = demo_key(client)
     assert second != first
     assert demo_key(client) == second
 
 
-def test_a_new_origin_gets_a_property_that_keeps_the_old_ones(app, gw):
+def test_new_demo_origins_get_a_new_property_at_setup(app, app_config, gw):
     from contract import ValidatingClient
 
-    local = ValidatingClient(app, app.response_class)
-    first = demo_key(local)
-    other = ValidatingClient(app, app.response_class)
-    second = demo_key(other, "http://shop.test:8080/demo")
-    assert second != first
-    prop = properties.authenticate(gw, second, "http://shop.test:8080")
-    origins = next(p["origins"] for p in properties.list_properties(gw) if p["property_id"] == prop.id)
-    assert {"http://shop.test:8080", "http://localhost"} <= set(origins)
-    assert demo_key(other, "http://shop.test:8080/demo") == second
+    from gateway import create_app
+
+    first = demo_key(ValidatingClient(app, app.response_class))
+    other = create_app({**app_config, "GATEWAY_DEMO_ORIGINS": "http://shop.test:8080, http://localhost"})
+    try:
+        made = demo.setup(other.extensions["gateway"])
+        assert made["created"] is True
+        assert made["origins"] == ["http://shop.test:8080", "http://localhost"]
+        second = demo_key(ValidatingClient(other, other.response_class), "http://shop.test:8080/demo")
+        assert second != first
+        properties.authenticate(gw, second, "http://shop.test:8080")
+        assert demo.setup(other.extensions["gateway"])["created"] is False
+    finally:
+        other.extensions["gateway"].db.dispose()
 
 
 def test_the_demo_key_works_for_the_banner_calls_of_its_origin(client):
