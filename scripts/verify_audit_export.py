@@ -37,6 +37,7 @@ def main(export_path, key_path):
     count = 0
     manifest = None
     manifest_line = None
+    number = 0
     problems = []  # (line, message, is_gap): a gap is only wrong in an unfiltered export
     with open(export_path, "rb") as fh:
         for number, line in enumerate(fh, start=1):
@@ -58,22 +59,23 @@ def main(export_path, key_path):
             if prev is None:
                 first_seq = obj["seq"]
                 if obj["seq"] == 1 and obj.get("prev_hash") != "0" * 64:
-                    problems.append((number, "the first event does not start the chain", False))
+                    problems.append((number, "the first event does not start from the genesis hash", False))
                 elif obj["seq"] != 1:
                     problems.append((number, f"the export starts at seq {obj['seq']}, not 1: "
                                              f"{missing(1, obj['seq'] - 1)}", True))
             elif obj["seq"] <= prev["seq"]:
-                problems.append((number, f"seq {obj['seq']} is out of order", False))
+                problems.append((number, f"seq {obj['seq']} comes after seq {prev['seq']}", False))
             elif obj["seq"] == prev["seq"] + 1:
                 if obj.get("prev_hash") != prev.get("hash"):
-                    problems.append((number, f"seq {obj['seq']} does not link to seq {prev['seq']}", False))
+                    problems.append((number, f"event seq {obj['seq']} does not link to seq {prev['seq']}",
+                                     False))
             else:
                 problems.append((number, f"seq {obj['seq']} follows seq {prev['seq']}: "
                                          f"{missing(prev['seq'] + 1, obj['seq'] - 1)}", True))
             prev = obj
             count += 1
     if manifest is None:
-        return "no manifest line: the export is truncated"
+        return f"line {number + 1}: no manifest line: the export is truncated"
     if not isinstance(manifest, dict):
         return f"line {manifest_line}: the manifest is not an object"
     filters = manifest.get("filters")

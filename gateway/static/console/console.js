@@ -535,23 +535,24 @@
   function checkManifest(result, where) {
     var m = result.manifest;
     var last = result.last;
+    var head = last ? last.hash : null;
     var expected = [
-      ['count', result.count, 'events'],
-      ['first_seq', result.first, 'the first event\'s seq'],
-      ['last_seq', last ? last.seq : null, 'the last event\'s seq'],
-      ['chain_head', last ? last.hash : null, 'the last event\'s hash']
+      ['count', result.count, function (said) { return said + ' but the export has ' + result.count + ' events'; }],
+      ['first_seq', result.first, function (said) { return said + ' but the first event\'s seq is ' + result.first; }],
+      ['last_seq', last ? last.seq : null, function (said) {
+        return said + ' but the last event\'s seq is ' + (last ? last.seq : null);
+      }],
+      ['chain_head', head, function (said) { return said + ' but the last event\'s hash is ' + short(head); }]
     ];
     for (var i = 0; i < expected.length; i++) {
       var name = expected[i][0];
       if (m[name] !== expected[i][1]) {
-        var said = name === 'chain_head' ? short(m[name]) : String(m[name]);
-        var is = name === 'chain_head' ? short(expected[i][1]) : String(expected[i][1]);
-        return ['fail', where + 'manifest ' + name + ' is ' + said + ' but ' + expected[i][2] + ' ' +
-          (name === 'count' ? 'in the export: ' : 'is ') + is];
+        var said = 'manifest ' + name + ' is ' + (name === 'chain_head' ? short(m[name]) : JSON.stringify(m[name]));
+        return ['fail', where + expected[i][2](said)];
       }
     }
     return ['ok', 'manifest: count ' + result.count + ', seq ' + result.first + '..' + (last ? last.seq : null) +
-      ' and chain head ' + short(last ? last.hash : null) + ' match the lines'];
+      ' and chain head ' + short(head) + ' match the lines'];
   }
 
   // Every check as {name, status, text}; the verdict is the first failure, if any.
