@@ -278,13 +278,28 @@
   }
 
   // -- audit export and its verification ----------------------------------------------------------
+  //
+  // The checks of scripts/verify_audit_export.py, on the definitions of the export (README, "The
+  // audit log"; openapi.yaml): an event's `hash` is the hex SHA-256 of the canonical JSON of the
+  // event without `hash` (json.dumps(obj, sort_keys=True, separators=(",", ":"),
+  // ensure_ascii=False) in UTF-8); the first event's `prev_hash` is 64 zeros and every next one is
+  // the hash before it; an unfiltered export holds seq 1, 2, 3… with none missing; the manifest's
+  // count, first/last seq, chain head and SHA-256 of every byte before it match the lines; and its
+  // Ed25519 signature over the canonical JSON of the manifest without `signature` verifies with the
+  // audit public key of its key_id. The export is called verified only when every one of these
+  // holds, the signature included: a check that could not be made is never a pass.
+
+  var GENESIS = '0'.repeat(64);
+  var NEWLINE = 10;
+  var STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
   function hex(buffer) {
     return Array.prototype.map.call(new Uint8Array(buffer), function (b) { return (b + 0x100).toString(16).slice(1); }).join('');
   }
 
   function base64Bytes(text) {
-    var raw = atob(text.replace(/\s+/g, ''));
+    if (typeof text !== 'string' || !STRICT_BASE64.test(text)) { throw new Error('not base64'); }
+    var raw = atob(text);
     var out = new Uint8Array(raw.length);
     for (var i = 0; i < raw.length; i++) { out[i] = raw.charCodeAt(i); }
     return out;
@@ -292,65 +307,294 @@
 
   async function sha256Hex(bytes) { return hex(await crypto.subtle.digest('SHA-256', bytes)); }
 
-  // The hashed and signed texts are the canonical JSON of the object without one member. The
-  // export's lines are themselves canonical JSON, so removing that member's text gives the exact
-  // bytes, with no re-serialisation (and so no disagreement about numbers or escapes).
-  function without(text, member, pattern) {
-    var re = new RegExp(',"' + member + '":"' + pattern + '"', 'g');
-    var found = text.match(re);
-    if (!found || found.length !== 1) { return null; }
-    return text.replace(re, '');
+  function short(hash) { return typeof hash === 'string' ? hash.slice(0, 16) + '…' : String(hash); }
+
+  // -- canonical JSON, byte for byte as Python writes it
+
+  // A JSON number with the text it was written as: JavaScript would spell 1.0 as "1" and round
+  // integers above 2^53, Python keeps both.
+  function RawNumber(value, source) { this.value = value; this.source = source; }
+
+  function parseKeepingNumbers(text) {
+    return JSON.parse(text, function (key, value, context) {
+      if (typeof value !== 'number') { return value; }
+      var source = context && typeof context.source === 'string' ? context.source : null;
+      return new RawNumber(value, source);
+    });
   }
 
-  async function verifyExport(bytes) {
-    var end = bytes.length;
-    if (end && bytes[end - 1] === 10) { end -= 1; }
-    var start = bytes.lastIndexOf(10, end - 1) + 1;
-    var decoder = new TextDecoder('utf-8');
-    var manifestText = decoder.decode(bytes.subarray(start, end));
-    var manifest = JSON.parse(manifestText).manifest;
-    var checks = [];
-    var digest = await sha256Hex(bytes.subarray(0, start));
-    checks.push([digest === manifest.sha256, 'SHA-256 of the ' + manifest.count + ' event lines ' +
-      (digest === manifest.sha256 ? 'matches the manifest' : 'does NOT match the manifest') + ' (' + digest.slice(0, 16) + '…)']);
-    var lines = decoder.decode(bytes.subarray(0, start)).split('\n').filter(Boolean);
-    var prev = null;
-    var bad = null;
-    for (var i = 0; i < lines.length && !bad; i++) {
-      var event = JSON.parse(lines[i]);
-      var body = without(lines[i], 'hash', '[0-9a-f]{64}');
-      if (body === null || await sha256Hex(new TextEncoder().encode(body)) !== event.hash) {
-        bad = 'line ' + (i + 1) + ': event seq ' + event.seq + ' does not match its hash';
-      } else if (prev === null && event.seq === 1 && event.prev_hash !== '0'.repeat(64)) {
-        bad = 'line 1: the first event does not start from the genesis hash';
-      } else if (prev !== null && event.seq === prev.seq + 1 && event.prev_hash !== prev.hash) {
-        bad = 'line ' + (i + 1) + ': event seq ' + event.seq + ' does not link to seq ' + prev.seq;
-      } else if (prev !== null && event.seq <= prev.seq) {
-        bad = 'line ' + (i + 1) + ': seq ' + event.seq + ' comes after seq ' + prev.seq;
-      }
-      prev = event;
+  // repr() of a Python float, from JavaScript's shortest round-trip digits.
+  function pythonFloat(x) {
+    if (x === 0) { return Object.is(x, -0) ? '-0.0' : '0.0'; }
+    var parts = Math.abs(x).toExponential().split('e');
+    var digits = parts[0].replace('.', '');
+    var exp = parseInt(parts[1], 10);
+    var sign = x < 0 ? '-' : '';
+    if (exp >= -4 && exp < 16) {
+      if (exp >= digits.length - 1) { return sign + digits + '0'.repeat(exp - digits.length + 1) + '.0'; }
+      if (exp >= 0) { return sign + digits.slice(0, exp + 1) + '.' + digits.slice(exp + 1); }
+      return sign + '0.' + '0'.repeat(-exp - 1) + digits;
     }
-    checks.push([!bad && lines.length === manifest.count && (!prev || prev.hash === manifest.chain_head),
-      bad || ('hash chain: ' + lines.length + ' events, every hash and link holds, head ' +
-        String(manifest.chain_head).slice(0, 16) + '…')]);
-    var signed = without(manifestText.slice('{"manifest":'.length, -1), 'signature', '[A-Za-z0-9+/=]+');
-    var key = await (await fetch('/v1/audit/public-key?key_id=' + encodeURIComponent(manifest.key_id))).json();
-    var signatureOk = null;
+    var mantissa = digits.length > 1 ? digits[0] + '.' + digits.slice(1) : digits;
+    return sign + mantissa + 'e' + (exp < 0 ? '-' : '+') + (Math.abs(exp) < 10 ? '0' : '') + Math.abs(exp);
+  }
+
+  function pythonNumber(number) {
+    var source = number.source;
+    if (source === null) {  // a browser without JSON.parse source text: exact for safe integers only
+      if (!Number.isSafeInteger(number.value)) { throw new Error('number not reproducible'); }
+      return String(number.value);
+    }
+    if (/^-?(?:0|[1-9][0-9]*)$/.test(source)) { return source === '-0' ? '0' : source; }  // a Python int
+    return pythonFloat(number.value);
+  }
+
+  // Python sorts keys by code point; JavaScript's default sort is by UTF-16 unit.
+  function byCodePoint(a, b) {
+    for (var i = 0; i < a.length && i < b.length;) {
+      var x = a.codePointAt(i);
+      var y = b.codePointAt(i);
+      if (x !== y) { return x - y; }
+      i += x > 0xffff ? 2 : 1;
+    }
+    return a.length - b.length;
+  }
+
+  // JSON.stringify escapes strings exactly as json.dumps(ensure_ascii=False) does.
+  function canonical(value, omit) {
+    if (value instanceof RawNumber) { return pythonNumber(value); }
+    if (value === null || typeof value !== 'object') { return JSON.stringify(value); }
+    if (Array.isArray(value)) { return '[' + value.map(function (v) { return canonical(v); }).join(',') + ']'; }
+    return '{' + Object.keys(value).filter(function (k) { return k !== omit; }).sort(byCodePoint).map(function (k) {
+      return JSON.stringify(k) + ':' + canonical(value[k]);
+    }).join(',') + '}';
+  }
+
+  // Where a number cannot be rewritten here, the exact text of the line without its `hash`
+  // member: the export's lines are canonical JSON already.
+  function withoutMember(text, member) {
+    var re = new RegExp(',"' + member + '":"[^"\\\\]*"', 'g');
+    var found = text.match(re);
+    return found && found.length === 1 ? text.replace(re, '') : null;
+  }
+
+  async function canonicalHash(text, omit) {
+    var body;
     try {
-      var der = base64Bytes(key.public_key_pem.replace(/-----[^-]+-----/g, ''));
-      var publicKey = await crypto.subtle.importKey('spki', der, {name: 'Ed25519'}, false, ['verify']);
-      signatureOk = signed !== null && await crypto.subtle.verify({name: 'Ed25519'}, publicKey,
-        base64Bytes(manifest.signature), new TextEncoder().encode(signed));
+      body = canonical(parseKeepingNumbers(text), omit);
     } catch (e) {
-      signatureOk = null;
+      body = withoutMember(text, omit);
+      if (body === null) { return null; }
     }
-    if (signatureOk === null) {
-      checks.push([null, 'signature: this browser cannot verify Ed25519; verify offline with ' +
-        'scripts/verify_audit_export.py']);
-    } else {
-      checks.push([signatureOk, 'Ed25519 signature by ' + manifest.key_id + (signatureOk ? ' is valid' : ' is NOT valid')]);
+    return sha256Hex(new TextEncoder().encode(body));
+  }
+
+  // -- the checks
+
+  function isObject(v) { return v !== null && typeof v === 'object' && !Array.isArray(v); }
+
+  function missingSeqs(from, to) {
+    return from === to ? 'seq ' + from + ' is missing' : 'seq ' + from + ' to ' + to + ' are missing';
+  }
+
+  function splitLines(bytes) {
+    var lines = [];
+    var start = 0;
+    while (start < bytes.length) {
+      var end = bytes.indexOf(NEWLINE, start);
+      var next = end < 0 ? bytes.length : end + 1;
+      lines.push({start: start, end: end < 0 ? bytes.length : end, next: next});
+      start = next;
     }
+    return lines;
+  }
+
+  // Reads every line; returns the events' problems (the first bad line first), the manifest and
+  // where it is. A gap is a problem only in an unfiltered export, which the console's is.
+  async function checkLines(bytes) {
+    var decoder = new TextDecoder('utf-8', {fatal: true, ignoreBOM: true});
+    var lines = splitLines(bytes);
+    var problems = [];
+    var gaps = [];
+    var out = {count: 0, first: null, last: null, manifest: null, manifestLine: null, dataEnd: 0};
+    var prev = null;
+    for (var i = 0; i < lines.length; i++) {
+      var number = i + 1;
+      if (out.manifestLine !== null) { problems.push('line ' + number + ': data after the manifest line'); break; }
+      var text;
+      var obj;
+      try {
+        text = decoder.decode(bytes.subarray(lines[i].start, lines[i].end));
+        obj = JSON.parse(text);
+      } catch (e) {
+        problems.push('line ' + number + ': not a JSON line');
+        break;
+      }
+      if (isObject(obj) && Object.keys(obj).length === 1 && Object.prototype.hasOwnProperty.call(obj, 'manifest')) {
+        out.manifest = obj.manifest;
+        out.manifestLine = number;
+        out.manifestText = text;
+        out.dataEnd = lines[i].start;
+        continue;
+      }
+      if (!isObject(obj) || !Number.isSafeInteger(obj.seq)) {
+        problems.push('line ' + number + ': not an audit event (no integer seq)');
+        break;
+      }
+      var seq = obj.seq;
+      if (typeof obj.hash !== 'string' || await canonicalHash(text, 'hash') !== obj.hash) {
+        problems.push('line ' + number + ': event seq ' + seq + ' does not match its hash (changed)');
+      }
+      if (prev === null) {
+        out.first = seq;
+        if (seq === 1 && obj.prev_hash !== GENESIS) {
+          problems.push('line ' + number + ': the first event does not start from the genesis hash');
+        } else if (seq > 1) {
+          gaps.push('line ' + number + ': the export starts at seq ' + seq + ', not 1: ' + missingSeqs(1, seq - 1) +
+            ' (removed)');
+        } else if (seq < 1) {
+          problems.push('line ' + number + ': seq ' + seq + ' is not a valid seq');
+        }
+      } else if (seq <= prev.seq) {
+        problems.push('line ' + number + ': seq ' + seq + ' comes after seq ' + prev.seq + ' (reordered or inserted)');
+      } else if (seq === prev.seq + 1) {
+        if (obj.prev_hash !== prev.hash) {
+          problems.push('line ' + number + ': event seq ' + seq + ' does not link to seq ' + prev.seq +
+            ' (removed, inserted or reordered)');
+        }
+      } else {
+        gaps.push('line ' + number + ': seq ' + seq + ' follows seq ' + prev.seq + ': ' +
+          missingSeqs(prev.seq + 1, seq - 1) + ' (removed)');
+      }
+      prev = obj;
+      out.count += 1;
+    }
+    if (out.manifestLine === null && !problems.length) {
+      problems.push('line ' + (lines.length + 1) + ': no manifest line: the export is truncated');
+      out.dataEnd = bytes.length;
+    }
+    out.last = prev;
+    var filters = isObject(out.manifest) && isObject(out.manifest.filters) ? out.manifest.filters : {};
+    var filtered = Object.keys(filters).some(function (k) {
+      var v = filters[k];
+      return !(v === null || (Array.isArray(v) && !v.length) || (isObject(v) && !Object.keys(v).length));
+    });
+    out.problems = (filtered ? problems : problems.concat(gaps)).sort(function (a, b) {
+      return parseInt(a.slice(5), 10) - parseInt(b.slice(5), 10);
+    });
+    out.filtered = filtered;
+    return out;
+  }
+
+  async function fetchPublicKey(keyId) {
+    var response = await fetch('/v1/audit/public-key?key_id=' + encodeURIComponent(keyId), {credentials: 'omit'});
+    if (response.status === 404) { return null; }
+    if (!response.ok) { throw new Error('HTTP ' + response.status); }
+    return response.json();
+  }
+
+  // [status, text] with status 'ok', 'fail' or 'unchecked'.
+  async function checkSignature(manifest, manifestText, where) {
+    var keyId = manifest.key_id;
+    if (typeof manifest.signature !== 'string' || !manifest.signature) {
+      return ['fail', where + 'the manifest has no signature'];
+    }
+    if (typeof keyId !== 'string' || !keyId) { return ['fail', where + 'the manifest names no signing key (key_id)']; }
+    var signature;
+    try { signature = base64Bytes(manifest.signature); } catch (e) {
+      return ['fail', where + 'the manifest signature is not base64: the signature does not verify'];
+    }
+    var key;
+    try { key = await fetchPublicKey(keyId); } catch (e) {
+      return ['unchecked', 'signature not checked: the public key ' + keyId + ' could not be fetched (' + e.message + ')'];
+    }
+    if (!key || key.key_id !== keyId || key.algorithm !== 'Ed25519' || typeof key.public_key_pem !== 'string') {
+      return ['fail', where + 'this gateway has no audit public key ' + keyId + ': the signature does not verify'];
+    }
+    var publicKey;
+    try {
+      var der = base64Bytes(key.public_key_pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''));
+      publicKey = await crypto.subtle.importKey('spki', der, {name: 'Ed25519'}, false, ['verify']);
+    } catch (e) {
+      if (e && e.name === 'DataError') { return ['fail', where + 'the public key ' + keyId + ' is not an Ed25519 key']; }
+      return ['unchecked', 'signature not checked: this browser cannot verify Ed25519 signatures (WebCrypto); ' +
+        'save the export and verify it with scripts/verify_audit_export.py'];
+    }
+    var valid = false;
+    try {
+      var signed = new TextEncoder().encode(canonical(parseKeepingNumbers(manifestText).manifest, 'signature'));
+      valid = await crypto.subtle.verify({name: 'Ed25519'}, publicKey, signature, signed);
+    } catch (e) {
+      valid = false;
+    }
+    return valid ? ['ok', 'Ed25519 signature by ' + keyId + ' is valid'] :
+      ['fail', where + 'the Ed25519 signature by ' + keyId + ' does NOT verify: the manifest was changed or ' +
+        'not signed with this key'];
+  }
+
+  function checkManifest(result, where) {
+    var m = result.manifest;
+    var last = result.last;
+    var head = last ? last.hash : null;
+    var expected = [
+      ['count', result.count, function (said) { return said + ' but the export has ' + result.count + ' events'; }],
+      ['first_seq', result.first, function (said) { return said + ' but the first event\'s seq is ' + result.first; }],
+      ['last_seq', last ? last.seq : null, function (said) {
+        return said + ' but the last event\'s seq is ' + (last ? last.seq : null);
+      }],
+      ['chain_head', head, function (said) { return said + ' but the last event\'s hash is ' + short(head); }]
+    ];
+    for (var i = 0; i < expected.length; i++) {
+      var name = expected[i][0];
+      if (m[name] !== expected[i][1]) {
+        var said = 'manifest ' + name + ' is ' + (name === 'chain_head' ? short(m[name]) : JSON.stringify(m[name]));
+        return ['fail', where + expected[i][2](said)];
+      }
+    }
+    return ['ok', 'manifest: count ' + result.count + ', seq ' + result.first + '..' + (last ? last.seq : null) +
+      ' and chain head ' + short(head) + ' match the lines'];
+  }
+
+  // Every check as {name, status, text}; the verdict is the first failure, if any.
+  async function verifyExport(bytes) {
+    if (!window.crypto || !crypto.subtle) {
+      return [{name: 'webcrypto', status: 'unchecked', text: 'nothing checked: this page has no WebCrypto ' +
+        '(it needs HTTPS); save the export and verify it with scripts/verify_audit_export.py'}];
+    }
+    var result = await checkLines(bytes);
+    var checks = [];
+    var firstProblem = result.problems[0];
+    var more = result.problems.length > 1 ? ' (and ' + (result.problems.length - 1) + ' more problems)' : '';
+    checks.push({name: 'events', status: firstProblem ? 'fail' : 'ok', text: firstProblem ? firstProblem + more :
+      'hash chain: ' + result.count + ' events, every hash and link holds' +
+      (result.filtered ? ' (a filtered export: gaps between its seqs are expected)' : ', no seq missing')});
+    var manifest = result.manifest;
+    var where = 'line ' + result.manifestLine + ' (the manifest): ';
+    if (!isObject(manifest)) {
+      var missing = result.manifestLine === null ? 'no manifest line: the export is truncated' :
+        where + 'the manifest is not an object';
+      checks.push({name: 'signature', status: 'fail', text: 'signature: ' + missing});
+      checks.push({name: 'manifest', status: 'fail', text: 'manifest: ' + missing});
+      return checks;
+    }
+    var signature = await checkSignature(manifest, result.manifestText, where);
+    checks.push({name: 'signature', status: signature[0], text: signature[1]});
+    var fields = checkManifest(result, where);
+    checks.push({name: 'manifest', status: fields[0], text: fields[1]});
+    var digest = await sha256Hex(bytes.subarray(0, result.dataEnd));
+    var digestOk = digest === manifest.sha256;
+    checks.push({name: 'sha256', status: digestOk ? 'ok' : 'fail', text: (digestOk ? '' : where) +
+      'SHA-256 of the ' + result.count + ' event lines ' + (digestOk ? 'matches the manifest' :
+      'does NOT match the manifest') + ' (' + short(digest) + ')'});
     return checks;
+  }
+
+  function verdictOf(checks) {
+    var failed = checks.filter(function (c) { return c.status === 'fail'; })[0];
+    if (failed) { return {state: 'failed', className: 'fail', text: 'Verification FAILED: ' + failed.text + '.'}; }
+    var unchecked = checks.filter(function (c) { return c.status !== 'ok'; })[0];
+    if (unchecked) { return {state: 'unchecked', className: 'warn', text: 'NOT verified: ' + unchecked.text + '.'}; }
+    return {state: 'verified', className: 'ok', text: 'Verified: the export is complete and untouched.'};
   }
 
   async function exportAudit() {
@@ -362,14 +606,21 @@
     var bytes = new Uint8Array(buffer);
     if (exportUrl) { URL.revokeObjectURL(exportUrl); }
     exportUrl = URL.createObjectURL(new Blob([buffer], {type: 'application/x-ndjson'}));
-    var checks = await verifyExport(bytes);
+    var checks;
+    try {
+      checks = await verifyExport(bytes);
+    } catch (e) {
+      checks = [{name: 'error', status: 'unchecked', text: 'the check stopped (' + e.message + '); save the export ' +
+        'and verify it with scripts/verify_audit_export.py'}];
+    }
+    var verdict = verdictOf(checks);
     clear(box);
-    var allOk = checks.every(function (c) { return c[0] !== false; });
-    box.appendChild(el('p', {id: 'verify-verdict', className: allOk ? 'ok' : 'fail',
-      text: allOk ? 'Verified: the export is complete and untouched.' : 'Verification FAILED.'}));
+    box.appendChild(el('p', {id: 'verify-verdict', className: verdict.className, 'data-verdict': verdict.state,
+      text: verdict.text}));
+    var MARKS = {ok: '✔ ', fail: '✘ ', unchecked: '? '};
     box.appendChild(el('ul', {className: 'checks', id: 'verify-checks'}, checks.map(function (c) {
-      var mark = c[0] === true ? '✔ ' : c[0] === false ? '✘ ' : '… ';
-      return el('li', {className: c[0] === false ? 'fail' : '', text: mark + c[1]});
+      return el('li', {className: c.status === 'ok' ? '' : c.status === 'fail' ? 'fail' : 'warn',
+        'data-check': c.name, 'data-status': c.status, text: MARKS[c.status] + c.text});
     })));
     box.appendChild(el('a', {href: exportUrl, download: 'audit-export.ndjson', text: 'Save the export (' +
       Math.round(bytes.length / 1024) + ' KiB)'}));
