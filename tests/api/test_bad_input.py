@@ -3,6 +3,9 @@ not finite JSON, invalid UTF-8 in the URL, oversized bodies with and without Con
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
 import sqlalchemy as sa
 
@@ -89,7 +92,111 @@ def test_finite_numbers_are_still_stored_as_sent(client, gw, banner):
     with gw.db.engine.connect() as conn:
         stored = conn.execute(sa.text("SELECT source FROM receipts")).scalar_one()
     if isinstance(stored, str):
-        import json
-
         stored = json.loads(stored)
     assert stored == source
+
+
+# -- bodies without Content-Length ------------------------------------------------------------
+# What a server that decodes `Transfer-Encoding: chunked` hands the app: the decoded body,
+# `wsgi.input_terminated` and no length. (The Flask client computes a Content-Length from any
+# seekable input_stream; the header `Transfer-Encoding: chunked` makes Werkzeug ignore it.)
+CHUNKED = {"headers": {"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+           "environ_overrides": {"wsgi.input_terminated": True}}
+
+
+def _chunked(client, path, headers, body: bytes, method="POST"):
+    return client.open(path, method=method, input_stream=io.BytesIO(body),
+                       headers={**headers, **CHUNKED["headers"]},
+                       environ_overrides=CHUNKED["environ_overrides"])
+
+
+def _consent(subject=SUBJECT, **extra) -> bytes:
+    return json.dumps({"subject_id": subject, "purposes": {"ads": "granted"}, **extra}).encode()
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(_consent(source={"x": "a" * 70_000}), id="large"),
+    # valid JSON within the limit and padding after it: Werkzeug alone read the first 64 KiB
+    # and recorded the consent
+    pytest.param(_consent() + b" " * 70_000, id="padded"),
+])
+def test_a_chunked_body_over_the_limit_is_a_413_that_changes_nothing(client, gw, banner, body):
+    before = row_counts(gw)
+    r = _chunked(client, "/v1/consents", banner, body)
+    assert r.status_code == 413, r.get_data(as_text=True)[:300]
+    assert r.mimetype == PROBLEM and r.json["type"] == "/problems/payload-too-large"
+    assert row_counts(gw) == before
+
+
+def test_the_limit_is_the_same_with_and_without_content_length(client, gw, banner):
+    limit = gw.settings.max_body_bytes
+    exact = _consent()[:-1] + b" " * (limit - len(_consent())) + b"}"
+    assert len(exact) == limit
+    assert _chunked(client, "/v1/consents", banner, exact).status_code == 201
+    assert client.post("/v1/consents", data=exact, headers={**banner, "Content-Type": "application/json"}
+                       ).status_code == 201
+    over = exact + b" "
+    assert _chunked(client, "/v1/consents", banner, over).status_code == 413
+    assert client.post("/v1/consents", data=over, headers={**banner, "Content-Type": "application/json"}
+                       ).status_code == 413
+
+
+@pytest.mark.parametrize("method,path,auth", [
+    ("POST", "/v1/notices/served", "banner"),
+    ("PATCH", f"/v1/subjects/{SUBJECT}/profile", "service"),
+    ("POST", "/v1/decisions", "service"),
+])
+def test_every_json_endpoint_refuses_a_chunked_body_over_the_limit(client, gw, banner, service,
+                                                                   method, path, auth):
+    headers = banner if auth == "banner" else service
+    before = row_counts(gw)
+    r = _chunked(client, path, headers, b"{" + b" " * 70_000 + b"}", method=method)
+    assert r.status_code == 413 and r.mimetype == PROBLEM
+    assert row_counts(gw) == before
+
+
+# -- URLs that are not UTF-8 ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method,path,auth", [
+    ("GET", "/v1/subjects/%FF%FE/consents", "banner"),
+    ("GET", "/v1/subjects/%FE%FF/consents", "banner"),
+    ("GET", "/v1/subjects/ok%C3/consents", "banner"),  # a cut-off sequence
+    ("GET", "/v1/subjects/%ED%A0%80/consents", "banner"),  # an encoded surrogate
+    ("DELETE", "/v1/subjects/%FF%FE/consents", "banner"),
+    ("GET", "/v1/subjects/%FF/profile?purpose=ads", "service"),
+    ("PATCH", "/v1/subjects/%FF/profile", "service"),
+    ("GET", "/v1/subjects/%C0%AF/export", "service"),  # an overlong "/"
+    ("GET", f"/v1/subjects/{SUBJECT}/consents?history=%FF", "banner"),
+    ("GET", "/v1/policy?locale=%E9", None),
+])
+def test_a_url_that_is_not_utf8_is_a_400_that_changes_nothing(client, gw, banner, service, method,
+                                                              path, auth):
+    headers = {"banner": banner, "service": service, None: {}}[auth]
+    before = row_counts(gw)
+    kwargs = {"json": {"attributes": {"orders_count": 1}}} if method == "PATCH" else {}
+    r = client.open(path, method=method, headers=headers, **kwargs)
+    assert r.status_code == 400, r.get_data(as_text=True)
+    assert r.mimetype == PROBLEM and r.json["type"] == "/problems/bad-request"
+    assert r.json["errors"][0]["field"] == ("query" if "?" in path and "%" in path.split("?")[1]
+                                            else "path")
+    assert row_counts(gw) == before
+
+
+def test_two_raw_ids_that_are_not_utf8_never_meet(client, gw, banner):
+    """Werkzeug alone read both as U+FFFD U+FFFD: the second read showed the first's consent."""
+    r = client.post("/v1/consents", headers=banner,
+                    json={"subject_id": "\ufffd\ufffd", "purposes": {"ads": "granted"}})
+    assert r.status_code == 201
+    for raw in ("%FF%FE", "%FE%FF"):
+        assert client.get(f"/v1/subjects/{raw}/consents", headers=banner).status_code == 400
+    ok = client.get("/v1/subjects/%EF%BF%BD%EF%BF%BD/consents", headers=banner)  # U+FFFD itself
+    assert ok.status_code == 200 and ok.json["subject_id"] == "\ufffd\ufffd"
+
+
+def test_a_valid_utf8_id_still_works(client, banner):
+    r = client.post("/v1/consents", headers=banner,
+                    json={"subject_id": "kunde-ø-é", "purposes": {"ads": "granted"}})
+    assert r.status_code == 201
+    r = client.get("/v1/subjects/kunde-%C3%B8-%C3%A9/consents", headers=banner)
+    assert r.status_code == 200 and r.json["subject_id"] == "kunde-ø-é"
