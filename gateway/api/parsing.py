@@ -28,26 +28,31 @@ def _surrogate(text: str) -> bool:
     return False
 
 
-def _unstorable(value: Any, path: str = "") -> Iterator[FieldError]:
+def _unstorable(document: Any) -> Iterator[FieldError]:
     """The values of a parsed body that are not finite JSON: NaN, an infinity (from `NaN`,
     `Infinity`, or a number too large for a double such as 1e309) or text that is not
-    Unicode (a lone surrogate), anywhere in the document. Such a value would be a database
-    error on PostgreSQL and a non-JSON `Infinity` on SQLite, so no endpoint lets one in."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            yield FieldError(path or "body", "numbers must be finite (no NaN, Infinity or 1e309)")
-    elif isinstance(value, str):
-        if _surrogate(value):
-            yield FieldError(path or "body", "text must be valid Unicode (no lone surrogate)")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if _surrogate(key):
-                yield FieldError(path or "body", "keys must be valid Unicode (no lone surrogate)")
-                continue
-            yield from _unstorable(item, f"{path}.{key}" if path else key)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _unstorable(item, f"{path}[{index}]" if path else f"body[{index}]")
+    Unicode (a lone surrogate), anywhere in the document, in document order. Such a value would
+    be a database error on PostgreSQL and a non-JSON `Infinity` on SQLite, so no endpoint lets
+    one in. Iterative: any depth json.loads accepts is walked without recursion."""
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                yield FieldError(path or "body", "numbers must be finite (no NaN, Infinity or 1e309)")
+        elif isinstance(value, str):
+            if _surrogate(value):
+                yield FieldError(path or "body", "text must be valid Unicode (no lone surrogate)")
+        elif isinstance(value, dict):
+            items = []
+            for key, item in value.items():
+                if _surrogate(key):
+                    yield FieldError(path or "body", "keys must be valid Unicode (no lone surrogate)")
+                    continue
+                items.append((f"{path}.{key}" if path else key, item))
+            stack.extend(reversed(items))
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{path or 'body'}[{i}]", item) for i, item in enumerate(value)]))
 
 
 def json_object() -> dict[str, Any]:

@@ -200,3 +200,15 @@ def test_a_valid_utf8_id_still_works(client, banner):
     assert r.status_code == 201
     r = client.get("/v1/subjects/kunde-%C3%B8-%C3%A9/consents", headers=banner)
     assert r.status_code == 200 and r.json["subject_id"] == "kunde-ø-é"
+
+
+def test_a_deeply_nested_body_is_walked_without_a_server_error(client, gw, banner):
+    before = row_counts(gw)
+    for depth in (10, 500, 900, 5000):
+        body = '{"source": ' + "[" * depth + "NaN" + "]" * depth + "}"
+        r = client.post("/v1/consents", data=body, headers={**banner, "Content-Type": "application/json"})
+        assert r.status_code in (400, 422), (depth, r.status_code)  # 400: deeper than json reads
+        assert r.mimetype == PROBLEM
+        if r.status_code == 422:
+            assert r.json["errors"][0]["field"] == "source" + "[0]" * depth
+    assert row_counts(gw) == before
