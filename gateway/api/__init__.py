@@ -11,7 +11,7 @@ from flask import Flask, current_app, g, request
 from werkzeug.routing import PathConverter
 
 from ..services import audit as audit_service
-from . import audit, consent, cors, decisions, errors, meta, metrics, oauth, profiles, web
+from . import audit, consent, cors, decisions, errors, guard, meta, metrics, oauth, profiles, web
 
 log = structlog.get_logger("gateway.http")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -61,6 +61,7 @@ class _AnyPathConverter(PathConverter):
 def init_app(app: Flask) -> None:
     app.url_map.converters["path"] = _AnyPathConverter
     app.before_request(_start)
+    guard.init_app(app)  # chunked bodies within the size limit, URLs in UTF-8
     cors.init_app(app)
     app.after_request(_finish)
     errors.init_app(app)

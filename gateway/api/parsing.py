@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Iterator
 from typing import Any
 
 from flask import request
@@ -12,19 +14,57 @@ from ..core.errors import FieldError, InvalidRequest, MalformedRequest, Unsuppor
 from .schemas import flatten, subject_id_problem
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # NaN and Infinity are JavaScript, not JSON (RFC 8259)
+def _constant(name: str) -> float:
+    # NaN, Infinity and -Infinity are JavaScript, not JSON (RFC 8259): read them as the floats
+    # they stand for, so that `_unstorable` names the field, like 1e309 (which Python reads as inf)
+    return float(name)
+
+
+def _surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from an escape like "\ud800"
+        return True
+    return False
+
+
+def _unstorable(document: Any) -> Iterator[FieldError]:
+    """The values of a parsed body that are not finite JSON: NaN, an infinity (from `NaN`,
+    `Infinity`, or a number too large for a double such as 1e309) or text that is not
+    Unicode (a lone surrogate), anywhere in the document, in document order. Such a value would
+    be a database error on PostgreSQL and a non-JSON `Infinity` on SQLite, so no endpoint lets
+    one in. Iterative: any depth json.loads accepts is walked without recursion."""
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                yield FieldError(path or "body", "numbers must be finite (no NaN, Infinity or 1e309)")
+        elif isinstance(value, str):
+            if _surrogate(value):
+                yield FieldError(path or "body", "text must be valid Unicode (no lone surrogate)")
+        elif isinstance(value, dict):
+            items = []
+            for key, item in value.items():
+                if _surrogate(key):
+                    yield FieldError(path or "body", "keys must be valid Unicode (no lone surrogate)")
+                    continue
+                items.append((f"{path}.{key}" if path else key, item))
+            stack.extend(reversed(items))
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{path or 'body'}[{i}]", item) for i, item in enumerate(value)]))
 
 
 def json_object() -> dict[str, Any]:
-    """The body as a JSON object: 415 if not sent as JSON, 400 if unreadable, 422 if not an object."""
+    """The body as a JSON object: 415 if not sent as JSON, 400 if unreadable, 422 if not an object
+    or if it holds a value that is not finite JSON (every JSON endpoint reads its body here)."""
     if not request.is_json:
         raise UnsupportedMediaType(
             "the body must be JSON (Content-Type: application/json)",
             errors=[FieldError("Content-Type", "expected application/json")],
         )
     try:
-        data = json.loads(request.get_data(cache=True), parse_constant=_no_constants)
+        data = json.loads(request.get_data(cache=True), parse_constant=_constant)
     except (ValueError, RecursionError):
         data = None
     if data is None:
@@ -32,6 +72,9 @@ def json_object() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidRequest("the body must be a JSON object",
                              errors=[FieldError("body", "expected an object")])
+    errors = list(_unstorable(data))
+    if errors:
+        raise InvalidRequest("the body holds values that are not finite JSON", errors=errors[:20])
     return data
 
 

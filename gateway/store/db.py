@@ -34,6 +34,7 @@ def upsert_insert(dialect: str) -> Callable[..., Insert]:
 
 def make_engine(url: str, **kwargs) -> Engine:
     url = normalize_url(url)
+    kwargs.setdefault("hide_parameters", True)  # no SQL parameters in exception messages or logs
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
