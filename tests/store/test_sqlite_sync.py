@@ -1,4 +1,5 @@
-"""SQLite commits are durable: every connection runs WAL with `synchronous=FULL` (README, Durability)."""
+"""SQLite commits are durable: every connection runs WAL with `synchronous=FULL` (README, Durability),
+and deletes overwrite what they delete (`secure_delete`), so that erasure leaves nothing in free pages."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ def test_every_sqlite_connection_syncs_each_commit(tmp_path):
             with engine.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
                 assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL (NORMAL is 1)
+                assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
             engine.dispose()
     finally:
         engine.dispose()
