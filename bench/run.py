@@ -25,7 +25,9 @@ It prints a table and writes bench/results/latest.json. Flags: --quick (5 s per
 scenario, 10,000 subjects, 100,000 audit events), --only ENGINE, --skip-1m,
 --profile (one more pass of the four scenarios with py-spy on the gateway's workers;
 a summary per scenario in latest.json, collapsed stacks in /tmp/cg-bench/profiles/),
---app (another WSGI factory, to measure a candidate change). Before each measurement
+--app (another WSGI factory, to measure a candidate change), --sqlite-sync-writes N
+(consent writes per setting in the SQLite `synchronous` NORMAL-versus-FULL comparison of
+bench/bench_sqlite_sync.py, run after the engines; default 300, 0 skips it). Before each measurement
 it waits (30 s at most, 240 s per run) for other processes to leave the cores alone,
 and every row records how busy the rest of the machine was.
 """
@@ -820,6 +822,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=WORKERS,
                         help="gunicorn workers (WEB_CONCURRENCY) of the gateway and the ceiling "
                              "(default 2, the README's setting and the targets')")
+    parser.add_argument("--sqlite-sync-writes", type=int, default=300,
+                        help="consent writes per setting in the SQLite synchronous NORMAL-versus-FULL "
+                             "comparison (bench/bench_sqlite_sync.py; default 300; 0: skip)")
     parser.add_argument("--export-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     APP = args.app
@@ -869,6 +874,12 @@ def main() -> None:
             workdir.mkdir()
             results["engines"].append(bench_engine(engine_name, args, load, workdir, secrets,
                                                    results["ceiling_rps"]))
+    if args.sqlite_sync_writes and (args.only in (None, "sqlite")):
+        import bench_sqlite_sync
+
+        log("\n== SQLite: synchronous NORMAL versus FULL (consent writes, in-process) ==")
+        results["sqlite_sync"] = bench_sqlite_sync.measure(args.sqlite_sync_writes)
+        log(bench_sqlite_sync.table(results["sqlite_sync"]))
     log("\n== ceiling again (drift check) ==")
     results["ceiling"].append(bench_ceiling(load, "ceiling (again)"))
     results["elapsed_s"] = round(time.perf_counter() - started)

@@ -15,7 +15,12 @@ SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
-    "PRAGMA synchronous=NORMAL",
+    # FULL, not NORMAL: under WAL, NORMAL can lose a committed (answered) transaction on power
+    # loss or an OS crash. A consent ledger answers 201 only for what is on disk (README).
+    "PRAGMA synchronous=FULL",
+    # Deleted rows are overwritten with zeros, whatever the SQLite build's default: erasure
+    # leaves no ciphertext or wrapped data key behind in free space (tests/store/test_no_plaintext.py).
+    "PRAGMA secure_delete=ON",
 )
 
 

@@ -1,13 +1,24 @@
 """No plaintext of a subject anywhere in the database, after writing and after erasure (both engines).
 
-SQLite: the raw bytes of the database file and its WAL (before and after a checkpoint).
-PostgreSQL: every text, character, JSON and bytea column of every table. A control value that
-is meant to be stored in the clear (a consent's `source`) proves that each scan can see.
+SQLite: the raw bytes of the database file and its WAL (before and after a checkpoint), searched
+for each marker as text and, for the numeric markers, also as SQLite stores numbers (big-endian
+integers of 1 to 8 bytes, big-endian IEEE doubles).
+PostgreSQL: every text, character, JSON and bytea column of every table, and every numeric
+column (as text). Control values meant to be stored in the clear (a consent's `source`, and two
+numbers in a scratch table) prove that each scan can see text and numbers.
+
+After erasure the scans look again for the markers, and for what was there before it: the
+subject's ciphertexts and wrapped data key, which the scan found before the erasure (so it
+would find them after, were they left). SQLite is read after a checkpoint for that (until a
+checkpoint the main file still holds the pages the WAL has replaced); PostgreSQL is read
+through SQL (dead tuples wait for VACUUM, beyond what a query sees).
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
+import struct
 import sys
 import uuid
 from pathlib import Path
@@ -20,9 +31,10 @@ from gateway.logging import configure_logging
 ORIGIN = "https://shop.example"
 SCOPES = ["profile:write", "profile:read", "subject:export", "subject:erase"]
 TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "ARRAY")
+NUMBER_TYPES = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
 
 
-def sqlite_bytes(gw) -> list[tuple[str, bytes]]:
+def sqlite_bytes(gw, *, checkpointed_only: bool = False) -> list[tuple[str, bytes]]:
     """The database file and its companions, read raw: before and after a WAL checkpoint."""
     path = Path(gw.db.engine.url.database)
     companions = ("", "-wal", "-journal")
@@ -40,7 +52,7 @@ def sqlite_bytes(gw) -> list[tuple[str, bytes]]:
     finally:
         raw.close()
     assert busy == 0, "the checkpoint could not complete"
-    return before + read()
+    return read() if checkpointed_only else before + read()
 
 
 def postgres_values(gw) -> list[tuple[str, bytes]]:
@@ -54,19 +66,49 @@ def postgres_values(gw) -> list[tuple[str, bytes]]:
             if data_type == "bytea":
                 values = conn.execute(sa.text(f'SELECT "{column}" FROM "{table}"')).scalars()
                 found += [(f"{table}.{column}", bytes(v)) for v in values if v is not None]
-            elif data_type in TEXT_TYPES:
+            elif data_type in TEXT_TYPES or data_type in NUMBER_TYPES:
                 values = conn.execute(sa.text(f'SELECT "{column}"::text FROM "{table}"')).scalars()
                 found += [(f"{table}.{column}", v.encode()) for v in values if v is not None]
     return found
 
 
-def raw_database(gw) -> list[tuple[str, bytes]]:
-    return sqlite_bytes(gw) if gw.db.dialect == "sqlite" else postgres_values(gw)
+def raw_database(gw, *, checkpointed_only: bool = False) -> list[tuple[str, bytes]]:
+    if gw.db.dialect == "sqlite":
+        return sqlite_bytes(gw, checkpointed_only=checkpointed_only)
+    return postgres_values(gw)
 
 
-def where(needle: str, blobs: list[tuple[str, bytes]]) -> list[str]:
-    data = needle.encode("utf-8")
-    return sorted({name for name, blob in blobs if data in blob})
+def encodings(needle, dialect: str) -> list[bytes]:
+    """How `needle` may appear: as text, and on SQLite a number also in its record encoding."""
+    if isinstance(needle, bytes):
+        return [needle]
+    out = [str(needle).encode("utf-8")]
+    if dialect == "sqlite" and isinstance(needle, bool) is False and isinstance(needle, int):
+        # a record stores an integer big-endian in the fewest of 1, 2, 3, 4, 6 or 8 bytes
+        out += [needle.to_bytes(n, "big", signed=True) for n in (6, 8)
+                if -(1 << (8 * n - 1)) <= needle < 1 << (8 * n - 1)]
+        out.append(struct.pack(">d", float(needle)))
+    elif dialect == "sqlite" and isinstance(needle, float):
+        out.append(struct.pack(">d", needle))
+    return out
+
+
+def where(needle, blobs: list[tuple[str, bytes]], dialect: str = "postgresql") -> list[str]:
+    forms = encodings(needle, dialect)
+    return sorted({name for name, blob in blobs for data in forms if data in blob})
+
+
+@pytest.fixture
+def numeric_control(gw):
+    """Two numbers stored in the clear in a scratch table: the scans must find them."""
+    number = random.randrange(1 << 40, 1 << 47)
+    real = random.randrange(10**6, 10**7) + 0.123456789
+    with gw.db.engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE scan_control (n BIGINT, x DOUBLE PRECISION)"))
+        conn.execute(sa.text("INSERT INTO scan_control VALUES (:n, :x)"), {"n": number, "x": real})
+    yield number, real
+    with gw.db.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE scan_control"))
 
 
 @pytest.fixture
@@ -89,7 +131,8 @@ def logs(app, capsys):
         configure_logging("WARNING", json_lines=True)
 
 
-def test_no_plaintext_value_or_subject_id_in_the_database(client, gw, banner, service, logs):
+def test_no_plaintext_value_or_subject_id_in_the_database(client, gw, banner, service, logs,
+                                                          numeric_control):
     configure_logging("DEBUG", json_lines=True)  # as talkative as the gateway gets, into capsys
     mark = uuid.uuid4().hex[:12]
     subject = f"marker-subject-{mark}"
@@ -100,13 +143,14 @@ def test_no_plaintext_value_or_subject_id_in_the_database(client, gw, banner, se
         "email": f"marker-{mark}@example.test",
         "city": f"Markerstadt-{mark}",
         "age_range": f"marker-age-{mark}",
-        "orders_count": 987654321,
-        "total_spend_eur": 4321.0987,
+        "orders_count": random.randrange(1 << 40, 1 << 47),  # six bytes in a SQLite record
+        "total_spend_eur": random.randrange(10**5, 10**6) + 0.0987654321,
         "last_purchase_date": "1987-06-05",
     }
     markers = [subject, *(v for k, v in profile.items() if k != "browsing_categories"),
                profile["browsing_categories"][0]]
-    markers = [str(m) for m in markers]
+    assert isinstance(profile["orders_count"], int) and isinstance(profile["total_spend_eur"], float)
+    dialect = gw.db.dialect
 
     notice = client.post("/v1/notices/served", headers=banner, json={
         "subject_id": subject, "purposes": ["personalization", "ads"], "locale": "de",
@@ -135,19 +179,38 @@ def test_no_plaintext_value_or_subject_id_in_the_database(client, gw, banner, se
 
     written = raw_database(gw)
     assert where(control, written), "the scan does not see what is stored in the clear"
+    for number in numeric_control:
+        assert where(number, written, dialect), f"the scan does not see the number {number!r}"
     assert where(gw.pseudonymize(subject), written)  # and the subject's rows are there
     for marker in [*markers, f"marker-refused-{mark}", f"marker-n-{mark}"]:
-        assert where(marker, written) == [], f"{marker!r} is stored in the clear"
+        assert where(marker, written, dialect) == [], f"{marker!r} is stored in the clear"
+
+    # what erasure must remove: the subject's ciphertexts and wrapped data key, seen by the scan now
+    with gw.db.engine.connect() as conn:
+        pseudonym = gw.pseudonymize(subject)
+        sealed = [bytes(v) for v in conn.execute(sa.text(
+            "SELECT ciphertext FROM profile_values WHERE subject = :s"), {"s": pseudonym}).scalars()]
+        sealed += [bytes(v) for v in conn.execute(sa.text(
+            "SELECT wrapped FROM subject_keys WHERE subject = :s"), {"s": pseudonym}).scalars()]
+    assert len(sealed) == len(profile) + 1
+    before_erasure = raw_database(gw, checkpointed_only=True)
+    for blob in sealed:
+        assert where(blob, before_erasure), "the scan does not see the sealed values"
 
     r = client.delete(f"/v1/subjects/{subject}", headers=service)
     assert r.status_code == 200
     assert client.get(f"/v1/subjects/{subject}/export", headers=service).json["profile"] == []
     erased = raw_database(gw)
     assert where(control, erased)  # consent proof stays
+    for number in numeric_control:
+        assert where(number, erased, dialect)
     for marker in markers:
-        assert where(marker, erased) == [], f"{marker!r} remains after erasure"
+        assert where(marker, erased, dialect) == [], f"{marker!r} remains after erasure"
+    shredded = raw_database(gw, checkpointed_only=True)
+    for blob in sealed:
+        assert where(blob, shredded) == [], "a ciphertext or the wrapped key remains after erasure"
 
     captured = logs.readouterr()
-    for marker in [*markers, f"marker-refused-{mark}", f"marker-n-{mark}"]:
+    for marker in [*map(str, markers), f"marker-refused-{mark}", f"marker-n-{mark}"]:
         assert marker not in captured.err and marker not in captured.out, f"{marker!r} was logged"
     assert '"event": "request"' in captured.err  # the requests were logged (without the markers)
