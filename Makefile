@@ -29,6 +29,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check gateway tests
+	$(BIN)/mypy gateway/core
 
 clean:
 	rm -rf $(VENV) instance/*.db instance/*.db-* .pytest_cache

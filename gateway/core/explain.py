@@ -193,8 +193,9 @@ def details(facts: Facts, locale: str) -> list[str]:
     def label(name: str) -> str:
         return _locale.pick_or(labels.get(name) or {}, locale, name.replace("_", " "))
 
-    if facts.get("fallback"):
-        why = FALLBACK_WHY[locale].get(facts["fallback"], facts["fallback"])
+    fallback = facts.get("fallback")
+    if fallback:
+        why = FALLBACK_WHY[locale].get(fallback, fallback)
         sentences.append(t["fallback"].format(why=why))
     elif facts.get("engine") == "backend":
         sentences.append(t["backend"])

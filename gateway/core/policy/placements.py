@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from .. import conditions
 from ..errors import PolicyProblem
-from .model import FALLBACK_LOCALE, Attribute, Backend, Placement, Purpose, Rule
+from .model import FALLBACK_LOCALE, JSON, Attribute, Backend, Placement, Purpose, Rule
 from .problems import Problems, kind
 
 FILE = "rules.yaml"
@@ -129,7 +129,7 @@ def _parse_placement(
     )
 
 
-def _parse_default(problems: Problems, raw: object, entry: str) -> tuple[dict, dict[str, str]]:
+def _parse_default(problems: Problems, raw: object, entry: str) -> tuple[dict[str, JSON], dict[str, str]]:
     if not isinstance(raw, Mapping):
         problems.add(entry, "'default' is required: the content everyone may see, with 'content' and "
                             "'explanation'")
@@ -139,7 +139,7 @@ def _parse_default(problems: Problems, raw: object, entry: str) -> tuple[dict, d
     return _content(problems, raw, where), _explanation(problems, raw, where)
 
 
-def _content(problems: Problems, data: Mapping, entry: str) -> dict:
+def _content(problems: Problems, data: Mapping[object, object], entry: str) -> dict[str, JSON]:
     value = data.get("content")
     if not isinstance(value, Mapping):
         problems.add(entry, f"'content' is required: a mapping such as {{id: \"outdoor-jackets\"}}, "
@@ -172,7 +172,7 @@ def _not_json(value: object, where: str) -> str | None:
     return f"{where} is of type {kind(value)}"
 
 
-def _explanation(problems: Problems, data: Mapping, entry: str) -> dict[str, str]:
+def _explanation(problems: Problems, data: Mapping[object, object], entry: str) -> dict[str, str]:
     value = data.get("explanation")
     if not isinstance(value, Mapping) or not value:
         problems.add(entry, "'explanation' is required: a text per language, English ('en') at least")
@@ -214,7 +214,9 @@ def _parse_backend(problems: Problems, raw: object, entry: str) -> Backend | Non
         problems.add(where, "'secret_env' must name an environment variable such as RECO_BACKEND_SECRET "
                             f"([A-Z_][A-Z0-9_]*), not {secret_env!r}")
         ok = False
-    return Backend(url, timeout, secret_env) if ok else None
+    if not ok or not isinstance(url, str) or not isinstance(timeout, int) or not isinstance(secret_env, str):
+        return None
+    return Backend(url, timeout, secret_env)
 
 
 def _parse_rule(

@@ -6,6 +6,8 @@ the text is not valid YAML. Pure: the caller passes the text.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import yaml
 
 from .problems import Problems
@@ -21,24 +23,25 @@ class _LimitedLoader(yaml.SafeLoader):
 
     _depth = 0
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:
                 problem = f"nested more than {MAX_YAML_DEPTH} levels deep"
-                raise yaml.composer.ComposerError(None, None, problem, self.peek_event().start_mark)
+                event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+                raise yaml.composer.ComposerError(None, None, problem, event.start_mark)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
-    def construct_yaml_int(self, node):
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         value = super().construct_yaml_int(node)
         if abs(value).bit_length() > 14_000:  # about 4,200 digits: Python refuses to write it out
             raise yaml.constructor.ConstructorError(None, None, "a number with thousands of digits",
                                                     node.start_mark)
         return value
 
-    def get_single_node(self):
+    def get_single_node(self) -> yaml.Node | None:
         node = super().get_single_node()
         if node is not None:
             _check_expansion(node)
@@ -52,7 +55,7 @@ def _check_expansion(root: yaml.Node) -> None:
     measured: dict[int, tuple[int, int]] = {}  # id(node) -> (values, levels below), aliases expanded
     open_nodes: set[int] = set()
 
-    def fail(node: yaml.Node, problem: str):
+    def fail(node: yaml.Node, problem: str) -> NoReturn:
         raise yaml.composer.ComposerError(None, None, problem, node.start_mark)
 
     def measure(node: yaml.Node, depth: int) -> tuple[int, int]:
