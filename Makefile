@@ -30,6 +30,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check gateway tests
+	$(BIN)/mypy gateway/core
 
 clean:
 	rm -rf $(VENV) instance/*.db instance/*.db-* .pytest_cache

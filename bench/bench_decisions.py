@@ -1,4 +1,4 @@
-"""Decisions per second of the rule core (`gateway.core.rules.evaluate`) on one core.
+"""Decisions per second of the rule core (`gateway.core.conditions.evaluate`) on one core.
 
     .venv/bin/python bench/bench_decisions.py
 
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.core.policy import Attribute, Notice, Purpose
-from gateway.core.rules import Placement, evaluate, parse_rules
+from gateway.core.conditions import evaluate
+from gateway.core.policy import Attribute, Notice, Placement, Purpose, parse_rules
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 PURPOSE = Purpose(

@@ -53,7 +53,7 @@ PHASES: list[tuple[str, tuple[str, str]]] = [
     ("  decrypt all (profiles._decrypt_all, incl. its reads)",
      ("gateway/services/profiles.py", "_decrypt_all")),
     ("  permitted_view (core/view.py)", ("gateway/core/view.py", "permitted_view")),
-    ("rules (core/rules.evaluate)", ("gateway/core/rules.py", "evaluate")),
+    ("rules (core/conditions.evaluate)", ("gateway/core/conditions/evaluation.py", "evaluate")),
     ("explanation (core/explain.render)", ("gateway/core/explain.py", "render")),
     ("session commit (flush + COMMIT)", ("sqlalchemy/orm/session.py", "commit")),
     ("pool checkout (incl. pre-ping)", ("sqlalchemy/pool/base.py", "_checkout")),

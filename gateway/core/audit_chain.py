@@ -78,11 +78,6 @@ def event_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(body)).hexdigest()
 
 
-def seal(body: dict[str, Any]) -> dict[str, Any]:
-    """The event with its `hash`."""
-    return {**body, "hash": event_hash(body)}
-
-
 def export_line(event: Mapping[str, Any]) -> bytes:
     return canonical(event) + b"\n"
 

@@ -7,6 +7,7 @@ problem+json and the CLI into a readable message.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class GatewayError(Exception):
     kind = "bad_request"
     title = "Bad request"
 
-    def __init__(self, detail: str, *, errors: list[FieldError] | None = None, **extra):
+    def __init__(self, detail: str, *, errors: list[FieldError] | None = None,
+                 **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = list(errors or [])
@@ -76,7 +78,7 @@ class RateLimited(GatewayError):
     kind = "rate_limited"
     title = "Too many requests"
 
-    def __init__(self, detail: str, *, retry_after: int, **extra):
+    def __init__(self, detail: str, *, retry_after: int, **extra: Any) -> None:
         super().__init__(detail, **extra)
         self.retry_after = retry_after
 

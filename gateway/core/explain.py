@@ -8,10 +8,51 @@ into the explanation for one locale, with plain sentences built here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import NotRequired, TypedDict
+
+from . import locale as _locale
+from .conditions import ReasonDict
 
 LOCALES = ("en", "de", "nb")
-FALLBACK = "en"
+FALLBACK = _locale.FALLBACK
+
+
+class ConsentFacts(TypedDict):
+    """The legal-basis state the decision rested on (`effective` is internal, never shown)."""
+
+    purpose: str
+    status: str
+    effective: NotRequired[bool]
+    decided_at: str | None
+    receipt_id: str | None
+
+
+class WithheldFacts(TypedDict):
+    attribute: str
+    reason: str
+
+
+class Facts(TypedDict):
+    """What a decision stores to explain itself later: the input of `render`, stored as JSON.
+
+    Stored decisions keep this shape; a new key must be NotRequired so that older
+    decisions still render.
+    """
+
+    placement: str
+    purpose: str
+    purpose_titles: dict[str, str]  # the purpose's notice title per locale
+    policy_version: str
+    consent: ConsentFacts
+    withheld_attributes: list[WithheldFacts]
+    fallback: str | None  # why the backend was not used, or None
+    engine: str  # rules | backend
+    rule: str | None
+    personalized: bool
+    summaries: dict[str, str]  # the explanation of the content, per locale (English at least)
+    reasons: list[ReasonDict]
+    used_attributes: list[str]
+    labels: NotRequired[dict[str, dict[str, str]]]  # attribute -> its label per locale, for those mentioned
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -130,27 +171,17 @@ FALLBACK_WHY: dict[str, dict[str, str]] = {
 }
 
 
-def pick(texts: Mapping[str, str], locale: str | None) -> tuple[str, str]:
-    """(locale used, text): the locale, its base language, else English."""
-    if locale:
-        wanted = locale.strip().replace("_", "-").lower()
-        for candidate in (wanted, wanted.split("-")[0]):
-            if candidate in texts:
-                return candidate, texts[candidate]
-    return FALLBACK, texts[FALLBACK]
-
-
 def _join(items: Sequence[str], locale: str) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + f" {TEXTS[locale]['and']} " + items[-1]
 
 
-def details(facts: Mapping[str, Any], locale: str) -> list[str]:
+def details(facts: Facts, locale: str) -> list[str]:
     """Plain sentences: the consent, the data used, the data not used, how to change it."""
     t = TEXTS[locale]
     consent = facts["consent"]
-    purpose = pick(facts["purpose_titles"], locale)[1]
+    purpose = _locale.pick(facts["purpose_titles"], locale)[1]
     status = consent["status"]
     sentences = []
     if status == "granted":
@@ -160,10 +191,11 @@ def details(facts: Mapping[str, Any], locale: str) -> list[str]:
     labels = facts.get("labels", {})
 
     def label(name: str) -> str:
-        return pick(labels.get(name) or {"en": name.replace("_", " ")}, locale)[1]
+        return _locale.pick_or(labels.get(name) or {}, locale, name.replace("_", " "))
 
-    if facts.get("fallback"):
-        why = FALLBACK_WHY[locale].get(facts["fallback"], facts["fallback"])
+    fallback = facts.get("fallback")
+    if fallback:
+        why = FALLBACK_WHY[locale].get(fallback, fallback)
         sentences.append(t["fallback"].format(why=why))
     elif facts.get("engine") == "backend":
         sentences.append(t["backend"])
@@ -179,10 +211,10 @@ def details(facts: Mapping[str, Any], locale: str) -> list[str]:
     return sentences
 
 
-def render(facts: Mapping[str, Any], locale: str | None, *, decision_id: str,
-           controls: Mapping[str, str]) -> dict[str, Any]:
+def render(facts: Facts, locale: str | None, *, decision_id: str,
+           controls: Mapping[str, str]) -> dict[str, object]:
     """The explanation of a stored decision in `locale` (falling back to English)."""
-    used_locale, summary = pick(facts["summaries"], locale)
+    used_locale, summary = _locale.pick(facts["summaries"], locale)
     sentence_locale = used_locale if used_locale in TEXTS else FALLBACK
     return {
         "decision_id": decision_id,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -15,7 +17,7 @@ def fides_taxonomy() -> Taxonomy:
     """Current (non-deprecated) data-use and data-category keys of fideslang."""
     from fideslang import DEFAULT_TAXONOMY  # imported on call: nothing is built at import time
 
-    def keys(items) -> frozenset[str]:
+    def keys(items: Iterable[Any]) -> frozenset[str]:
         return frozenset(i.fides_key for i in items if not getattr(i, "version_deprecated", None))
 
     return Taxonomy(keys(DEFAULT_TAXONOMY.data_use), keys(DEFAULT_TAXONOMY.data_category))

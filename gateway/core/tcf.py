@@ -12,10 +12,12 @@ endpoint needs.
 
 from __future__ import annotations
 
+import builtins
 import re
 import string
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 __all__ = ["ERROR_CODES", "PublisherTC", "TCFError", "TCString", "decode", "parse_for_consent",
            "validate"]
@@ -84,9 +86,9 @@ class TCString:
     allowed_vendors: tuple[int, ...] | None
     publisher_tc: PublisherTC | None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         """JSON-ready form; key names match the test vectors in ``tests/data/tcf_vectors.json``."""
-        out: dict = {}
+        out: dict[str, object] = {}
         for name, value in vars(self).items():
             if isinstance(value, datetime):
                 value = _rfc3339(value)
@@ -131,13 +133,13 @@ class _BitReader:
         """One bit as a boolean."""
         return self._take(1) == "1"
 
-    def bits_set(self, n: int) -> tuple[int, ...]:
+    def bits_set(self, n: builtins.int) -> tuple[builtins.int, ...]:
         """The 1-based positions of the set bits in the next ``n`` bits."""
         ids = tuple(i for i, bit in enumerate(self._take(n), start=1) if bit == "1")
         self.spend(len(ids))
         return ids
 
-    def letters(self, count: int) -> str:
+    def letters(self, count: builtins.int) -> str:
         """``count`` upper-case letters of 6 bits each, A = 0."""
         values = [self.int(6) for _ in range(count)]
         if any(value > 25 for value in values):
@@ -148,13 +150,13 @@ class _BitReader:
         """A 36-bit timestamp in deciseconds since the epoch."""
         return _EPOCH + timedelta(milliseconds=self.int(36) * 100)
 
-    def spend(self, count: int) -> None:
+    def spend(self, count: builtins.int) -> None:
         """Count decoded ids against the segment's budget."""
         self.ids_left -= count
         if self.ids_left < 0:
             raise _malformed(f"The {self.what} segment decodes to too many vendor ids.")
 
-    def ranges(self, limit: int) -> tuple[int, ...]:
+    def ranges(self, limit: builtins.int) -> tuple[builtins.int, ...]:
         """NumEntries 12 x (IsARange 1, Start 16, [End 16]); ids must lie in 1..limit."""
         spans = []
         for _ in range(self.int(12)):
@@ -165,13 +167,13 @@ class _BitReader:
                 raise _malformed(f"The {self.what} segment has an invalid vendor range "
                                  f"{start}-{end}.")
             spans.append((start, end))
-        ids: set[int] = set()
+        ids: set[builtins.int] = set()
         for start, end in _merge(spans):
             self.spend(end - start + 1)
             ids.update(range(start, end + 1))
         return tuple(sorted(ids))
 
-    def vendors(self) -> tuple[int, ...]:
+    def vendors(self) -> tuple[builtins.int, ...]:
         """A vendor section: MaxVendorId 16, IsRangeEncoding 1, then a bitfield or ranges."""
         max_vendor_id = self.int(16)
         return self.ranges(max_vendor_id) if self.bool() else self.bits_set(max_vendor_id)
@@ -195,8 +197,8 @@ def _segment_bits(segment: str) -> str:
     return "".join(_SEXTETS[char] for char in segment.rstrip("="))
 
 
-def _core(r: _BitReader) -> dict:
-    fields: dict = {
+def _core(r: _BitReader) -> dict[str, Any]:
+    fields: dict[str, Any] = {
         "version": r.int(6), "created": r.deciseconds(), "last_updated": r.deciseconds(),
         "cmp_id": r.int(12), "cmp_version": r.int(12), "consent_screen": r.int(6),
         "consent_language": r.letters(2), "vendor_list_version": r.int(12),
@@ -249,9 +251,10 @@ def decode(tc_string: str) -> TCString:
             raise _malformed("TC string has a second core segment.")
         else:
             raise _malformed(f"TC string has a segment of unknown type {kind}.")
-    return TCString(**fields, disclosed_vendors=optional.get(_DISCLOSED),
-                    allowed_vendors=optional.get(_ALLOWED),
-                    publisher_tc=optional.get(_PUBLISHER_TC))
+    disclosed, allowed, publisher = (optional.get(k) for k in (_DISCLOSED, _ALLOWED, _PUBLISHER_TC))
+    return TCString(**fields, disclosed_vendors=cast("tuple[int, ...] | None", disclosed),
+                    allowed_vendors=cast("tuple[int, ...] | None", allowed),
+                    publisher_tc=cast("PublisherTC | None", publisher))
 
 
 def validate(tc: TCString) -> None:

@@ -71,7 +71,7 @@ class PermittedView:
         """The reason `attribute_id` is withheld, or None if it is released or absent."""
         return next((w.reason for w in self.withheld if w.attribute == attribute_id), None)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         """The view's JSON shape (openapi.yaml: `PermittedView`), without subject and policy version."""
         return {
             "purpose": self.purpose,

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..core.policy import Policy
-from ..core.rules import Backend
+from ..core.policy import Backend, Policy
 
 MAX_ANSWER_BYTES = 256 * 1024
 

@@ -9,10 +9,12 @@ from urllib.parse import quote
 import structlog
 from sqlalchemy import Insert, insert
 
-from ..core import explain
-from ..core import rules as rule_engine
+from ..core import conditions, explain
 from ..core.actor import Actor
+from ..core.conditions import ReasonDict
 from ..core.errors import FieldError, InvalidRequest, NotFound
+from ..core.explain import ConsentFacts, Facts, WithheldFacts
+from ..core.policy import JSON, Placement
 from ..core.timefmt import iso as _iso
 from ..core.view import PermittedView
 from ..security.tokens import new_id
@@ -32,7 +34,7 @@ def _insert_decision() -> Insert:
     return insert(Decision.__table__)
 
 
-def check_context(gw: Gateway, context: Any) -> dict[str, Any]:
+def check_context(gw: Gateway, context: object) -> dict[str, Any]:
     """Request metadata only: flat, small, and never a catalogue attribute (no side door)."""
     if context is None:
         return {}
@@ -53,23 +55,19 @@ def check_context(gw: Gateway, context: Any) -> dict[str, Any]:
     return context
 
 
-def _facts_base(gw: Gateway, placement, view: PermittedView) -> dict[str, Any]:
-    purpose = gw.policy.purpose(placement.purpose)
+def _consent_facts(placement: Placement, view: PermittedView) -> ConsentFacts:
     state = view.state
-    return {
-        "placement": placement.id,
-        "purpose": placement.purpose,
-        "purpose_titles": {loc: n.title for loc, n in purpose.notices.items()},
-        "policy_version": gw.policy.version,
-        "consent": {"purpose": placement.purpose, "status": state.status, "effective": state.effective,
-                    "decided_at": _iso(state.decided_at), "receipt_id": state.receipt_id},
-        "withheld_attributes": [w.as_dict() for w in view.withheld],
-        "fallback": None,
-    }
+    return {"purpose": placement.purpose, "status": state.status, "effective": state.effective,
+            "decided_at": _iso(state.decided_at), "receipt_id": state.receipt_id}
+
+
+def _purpose_titles(gw: Gateway, placement: Placement) -> dict[str, str]:
+    purpose = gw.policy.purpose(placement.purpose)
+    return {loc: n.title for loc, n in purpose.notices.items()} if purpose is not None else {}
 
 
 def decide(gw: Gateway, actor: Actor, *, subject_id: str, placement: str, locale: str | None = None,
-           context: Any = None) -> dict[str, Any]:
+           context: object = None) -> dict[str, Any]:
     place = gw.policy.placement(placement)
     if place is None:
         raise InvalidRequest("unknown placement",
@@ -79,8 +77,13 @@ def decide(gw: Gateway, actor: Actor, *, subject_id: str, placement: str, locale
     decision_id = new_id("dec")
     view = profiles.permitted(gw, actor, subject_id, place.purpose, audit_type=None)
     now = gw.now()
-    facts = _facts_base(gw, place, view)
-    content, rule_id, engine, used, reasons = dict(place.default_content), None, "rules", [], []
+    withheld: list[WithheldFacts] = [{"attribute": w.attribute, "reason": w.reason} for w in view.withheld]
+    fallback: str | None = None
+    content: dict[str, JSON] = dict(place.default_content)
+    rule_id: str | None = None
+    engine = "rules"
+    used: list[str] = []
+    reasons: list[ReasonDict] = []
     summaries = dict(place.default_explanation)
     personalized = False
     answer = None
@@ -96,22 +99,29 @@ def decide(gw: Gateway, actor: Actor, *, subject_id: str, placement: str, locale
             summaries = answer.explanation if answer.explanation and "en" in answer.explanation else {
                 loc: explain.TEXTS[loc]["backend"] for loc in explain.LOCALES}
         else:
-            facts["fallback"] = answer.failure
+            fallback = answer.failure
             log.warning("backend.fallback", placement=place.id, reason=answer.failure,
                         elapsed_ms=answer.elapsed_ms)
     if view.effective and engine == "rules" and place.rules:
-        outcome = rule_engine.evaluate(place, view, context, now)
+        outcome = conditions.evaluate(place, view, context, now)
         reasons = [r.as_dict() for r in outcome.reasons]
         if outcome.rule is not None:
             content, rule_id, personalized = dict(outcome.rule.content), outcome.rule.id, True
             summaries = dict(outcome.rule.explanation)
             used = list(outcome.used_attributes)
-    mentioned = set(used) | {w["attribute"] for w in facts["withheld_attributes"]}
-    facts.update(
-        engine=engine, rule=rule_id, personalized=personalized, summaries=summaries, reasons=reasons,
-        used_attributes=used,
-        labels={a: dict(gw.policy.attribute(a).labels) for a in mentioned if gw.policy.attribute(a)},
-    )
+    mentioned = set(used) | {w["attribute"] for w in withheld}
+    labels = {a.id: dict(a.labels) for a in gw.policy.attributes if a.id in mentioned}
+    facts: Facts = {
+        "placement": place.id,
+        "purpose": place.purpose,
+        "purpose_titles": _purpose_titles(gw, place),
+        "policy_version": gw.policy.version,
+        "consent": _consent_facts(place, view),
+        "withheld_attributes": withheld,
+        "fallback": fallback,
+        "engine": engine, "rule": rule_id, "personalized": personalized, "summaries": summaries,
+        "reasons": reasons, "used_attributes": used, "labels": labels,
+    }
     pseudonym = gw.pseudonymize(subject_id)
     with gw.db.write() as s:
         version = ensure_stored(gw, s)
@@ -130,7 +140,7 @@ def decide(gw: Gateway, actor: Actor, *, subject_id: str, placement: str, locale
                          attributes=sorted(set(answer.attributes) - set(view.released)))
         audit.record(s, "decision.made", actor=actor, at=now, subject=pseudonym, decision_id=decision_id,
                      placement=place.id, purpose=place.purpose, engine=engine, rule=rule_id,
-                     personalized=personalized, attributes=sorted(used), fallback=facts["fallback"],
+                     personalized=personalized, attributes=sorted(used), fallback=fallback,
                      policy_version=version)
     return {
         "decision_id": decision_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ..core.audit_chain import timestamp
+from ..core.policy import Policy
 from ..store.auth_models import Client
 from .context import Gateway
 
@@ -29,11 +30,10 @@ def _taxonomy_names() -> dict[str, str]:
                                           *DEFAULT_TAXONOMY.data_category]}
 
 
-def _backends(policy) -> dict[str, list[dict]]:
-    by_purpose: dict[str, list[dict]] = {}
-    placements = policy.placements if hasattr(policy, "placements") else ()
-    for placement in placements:
-        backend = getattr(placement, "backend", None)
+def _backends(policy: Policy) -> dict[str, list[dict[str, str]]]:
+    by_purpose: dict[str, list[dict[str, str]]] = {}
+    for placement in policy.placements:
+        backend = placement.backend
         if backend is not None:
             by_purpose.setdefault(placement.purpose, []).append(
                 {"type": "personalization_backend", "name": backend.url,
@@ -41,7 +41,7 @@ def _backends(policy) -> dict[str, list[dict]]:
     return by_purpose
 
 
-def processing_records(gw: Gateway) -> dict:
+def processing_records(gw: Gateway) -> dict[str, object]:
     policy = gw.policy
     names = _taxonomy_names()
     with gw.db.read() as s:

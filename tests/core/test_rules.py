@@ -14,17 +14,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.core.policy import Attribute, Notice, Purpose, parse_policy
-from gateway.core.rules import (
-    FUNCTIONS,
-    Outcome,
-    RuleReason,
-    _scan,
-    _timestamp,
-    evaluate,
-    parse_rules,
-    render,
-)
+from gateway.core.conditions import FUNCTIONS, Outcome, RuleReason, evaluate
+from gateway.core.conditions.evaluation import timestamp as _timestamp
+from gateway.core.conditions.scan import scan as _scan
+from gateway.core.locale import pick as render
+from gateway.core.policy import Attribute, Notice, Purpose, parse_policy, parse_rules
 from gateway.core.taxonomy import fides_taxonomy
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"

@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.core.conditions import evaluate
 from gateway.core.consent import PurposeRecord
-from gateway.core.policy import parse_policy
-from gateway.core.rules import evaluate, parse_rules
+from gateway.core.policy import parse_policy, parse_rules
 from gateway.core.taxonomy import fides_taxonomy
 from gateway.core.view import REASONS, StoredValue, permitted_view
 
