@@ -29,7 +29,6 @@ import base64
 import hashlib
 import os
 import secrets
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .secrets import SecretMissing, decode_key, load_key
+from .secrets import SecretMissing, decode_key, load_key, write_secret_file
 
 log = structlog.get_logger(__name__)
 
@@ -218,20 +217,6 @@ def load_master_keys(env_value: str | None, instance_dir: Path, *, production: b
     return KeyRing.from_master_keys([current, *_read_old_dev_keys(instance_dir)])
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def rotate_dev_master_key(instance_dir: Path) -> KeyRing:
     """Development rotation: keep the current key as an old one, write a new current key.
 
@@ -241,12 +226,14 @@ def rotate_dev_master_key(instance_dir: Path) -> KeyRing:
     """
     before = load_master_keys(None, instance_dir, production=False)
     old_keys = [before.key(kid) for kid in before.ids]  # the current first: newest old key
-    _write_atomically(
+    write_secret_file(
         instance_dir / DEV_OLD_KEYS_FILE,
         "".join(base64.b64encode(k).decode() + "\n" for k in old_keys),
+        replace=True,
     )
     new_key = secrets.token_bytes(KEY_BYTES)
-    _write_atomically(instance_dir / DEV_KEY_FILE, base64.b64encode(new_key).decode() + "\n")
+    write_secret_file(instance_dir / DEV_KEY_FILE, base64.b64encode(new_key).decode() + "\n",
+                      replace=True)
     ring = KeyRing.from_master_keys([new_key, *old_keys])
     log.warning("master_key.rotated", current=ring.current, previous=before.current,
                 hint="development only: in production rotate by prepending a key to " + ENV_NAME)

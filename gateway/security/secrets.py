@@ -40,19 +40,49 @@ def load_key(env_value: str | None, name: str, instance_dir: Path, *, production
         raise SecretMissing(f"{name} must be set when GATEWAY_ENV=production")
     path = instance_dir / f"{name.lower()}.b64"
     if not path.exists():
-        instance_dir.mkdir(parents=True, exist_ok=True)
         value = base64.b64encode(secrets.token_bytes(32)).decode() + "\n"
-        fd, tmp = tempfile.mkstemp(dir=instance_dir, prefix=".key-")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(value)
-            os.chmod(tmp, 0o600)
-            try:
-                os.link(tmp, path)  # atomic; fails if another process won the race
-                log.warning("secret.generated", name=name, path=str(path),
-                            hint=f"development only: set {name} in production")
-            except FileExistsError:
-                pass
-        finally:
-            os.unlink(tmp)
+        if write_secret_file(path, value, replace=False):
+            log.warning("secret.generated", name=name, path=str(path),
+                        hint=f"development only: set {name} in production")
     return decode_key(path.read_text(), f"{name} in {path}")
+
+
+def write_secret_file(path: Path, text: str, *, replace: bool) -> bool:
+    """Write a secret to `path`: mode 0600 from the start, flushed to disk, never half-written.
+
+    The text goes to a temporary file in the same folder, is fsynced, and then
+    takes the name in one step. With `replace=False` the file is only created
+    (os.link fails if it exists, so of several processes starting together one
+    wins and the others read its key) and the result says whether this call
+    wrote it; with `replace=True` an existing file is replaced (os.replace).
+    The folder is created when missing and fsynced after the rename.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")  # mkstemp opens 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if replace:
+            os.replace(tmp, path)
+            written = True
+        else:
+            try:
+                os.link(tmp, path)
+                written = True
+            except FileExistsError:
+                written = False
+        _fsync_dir(path.parent)
+        return written
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .secrets import SecretMissing
+from .secrets import SecretMissing, write_secret_file
 
 log = structlog.get_logger(__name__)
 KEY_FILE = "audit_signing_key.pem"
@@ -87,22 +85,6 @@ def _pem(key: Ed25519PrivateKey) -> str:
     ).decode()
 
 
-def _write_new(path: Path, text: str) -> bool:
-    """Create `path` atomically with `text`; False if it already exists."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, path)
-            return True
-        except FileExistsError:
-            return False
-    finally:
-        os.unlink(tmp)
-
-
 def load_signer(env_value: str | None, instance_dir: Path, *, production: bool) -> AuditSigner:
     name = "GATEWAY_AUDIT_SIGNING_KEY"
     if env_value:
@@ -111,8 +93,7 @@ def load_signer(env_value: str | None, instance_dir: Path, *, production: bool) 
         raise SecretMissing(f"{name} must be set when GATEWAY_ENV=production")
     path = instance_dir / KEY_FILE
     if not path.exists():
-        instance_dir.mkdir(parents=True, exist_ok=True)
-        if _write_new(path, _pem(Ed25519PrivateKey.generate())):
+        if write_secret_file(path, _pem(Ed25519PrivateKey.generate()), replace=False):
             log.warning("secret.generated", name=name, path=str(path),
                         hint=f"development only: set {name} in production")
     return AuditSigner(parse_private_key(path.read_text(), f"{name} in {path}"))
@@ -124,11 +105,7 @@ def rotate_instance_key(instance_dir: Path) -> AuditSigner:
     if path.exists():
         old = AuditSigner(parse_private_key(path.read_text(), str(path)))
         archive = instance_dir / "audit_keys"
-        archive.mkdir(exist_ok=True)
-        _write_new(archive / f"{old.key_id}.pem", path.read_text())
+        write_secret_file(archive / f"{old.key_id}.pem", path.read_text(), replace=False)
     new_key = Ed25519PrivateKey.generate()
-    tmp = path.with_suffix(".new")
-    tmp.write_text(_pem(new_key))
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_secret_file(path, _pem(new_key), replace=True)
     return AuditSigner(new_key)

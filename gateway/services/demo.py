@@ -13,7 +13,6 @@ only reads that key; without a set-up demo it is a 404 that says how to set it u
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from ..core.actor import Actor
 from ..core.errors import FieldError, InvalidRequest, NotFound, Unauthenticated
+from ..security.secrets import write_secret_file
 from . import decisions, profiles, properties
 from .context import Gateway
 
@@ -66,15 +66,6 @@ def _read_key(path: Path) -> str | None:
     return key or None
 
 
-def _write_key(path: Path, key: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(key + "\n")
-    os.replace(tmp, path)
-
-
 def _property_of(gw: Gateway, key: str | None) -> dict[str, Any] | None:
     """The active property behind `key`, or None (no key, revoked, another database)."""
     if key is None:
@@ -100,7 +91,7 @@ def setup(gw: Gateway) -> dict[str, Any]:
             return {"property_id": prop["property_id"], "origins": prop["origins"],
                     "key_file": str(path), "created": False}
         created = properties.create_property(gw, NAME, wanted)
-        _write_key(path, created["property_key"])
+        write_secret_file(path, created["property_key"] + "\n", replace=True)
     return {"property_id": created["property_id"], "origins": created["origins"],
             "key_file": str(path), "created": True}
 
