@@ -1,7 +1,9 @@
 """gunicorn settings for Consent Gateway (`gunicorn 'gateway:create_app()'` reads this file).
 
 No access log: request paths carry raw subject ids; the gateway logs its own
-request lines with the route template and a request id instead.
+request lines with the route template and a request id instead. gunicorn's own
+error log goes through `gateway.serving.RedactingLogger`, which withholds the
+request line of a malformed request and the URI of a failed one.
 """
 
 import os
@@ -15,4 +17,5 @@ graceful_timeout = 20
 keepalive = 5
 accesslog = None
 errorlog = "-"
+logger_class = "gateway.serving.RedactingLogger"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
