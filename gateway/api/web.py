@@ -18,6 +18,7 @@ from flask import Blueprint, jsonify, render_template, request, send_from_direct
 from marshmallow import RAISE, Schema, fields, validate
 
 from ..core.errors import FieldError, InvalidRequest, NotFound
+from ..core.locale import negotiate
 from ..services import console, demo
 from .auth import gateway, requires
 from .parsing import json_body, path_subject
@@ -70,10 +71,7 @@ class DemoProfileIn(Schema):
 
 
 def _page_language() -> str:
-    wanted = request.args.get("lang", "").lower()
-    if wanted in LANGUAGES:
-        return wanted
-    return request.accept_languages.best_match(LANGUAGES) or "en"
+    return negotiate(LANGUAGES, request.args.get("lang"), request.accept_languages)
 
 
 @bp.get("/demo")

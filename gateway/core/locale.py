@@ -8,7 +8,7 @@ its base language (`de-AT` and `de_AT` find `de`), then English. Pure.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
 FALLBACK = "en"
@@ -42,3 +42,19 @@ def pick_or(texts: Mapping[str, str], locale: str | None, default: str) -> str:
         if text:
             return text
     return default
+
+
+def negotiate(available: Sequence[str], requested: str | None,
+              accepted: Iterable[tuple[str, float]] = ()) -> str:
+    """The language of a page: `requested` (`?lang=`), else the best of `accepted`
+    (Accept-Language as (tag, quality) pairs), else English; only codes in `available`."""
+    for candidate in candidates(requested):
+        if candidate in available:
+            return candidate
+    ranked = sorted(((q, i, tag) for i, (tag, q) in enumerate(accepted) if q > 0),
+                    key=lambda item: (-item[0], item[1]))
+    for _, _, tag in ranked:
+        for candidate in candidates(tag):
+            if candidate in available:
+                return candidate
+    return FALLBACK
