@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import reachable, translated
 
+# What a service holds inside `write()` and hands back to repositories (opaque above store/).
+Transaction = Session
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
