@@ -44,11 +44,9 @@ db_cli = AppGroup("db", help="Database migrations.")
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Migrate the database in DATABASE_URL to the latest revision."""
-    from .store import migrate
+    from .services import database
 
-    gw = _gw()
-    migrate.upgrade(gw.db.engine, revision)
-    click.echo(f"database at {', '.join(sorted(migrate.current_revisions(gw.db.engine)))}")
+    click.echo(f"database at {', '.join(database.upgrade(_gw(), revision))}")
 
 
 policy_cli = AppGroup("policy", help="Policy files.")
@@ -219,7 +217,7 @@ def subjects_erase(subject_id: str, yes: bool) -> None:
 
 
 def _subject(subject_id: str) -> str:
-    from .api.schemas import subject_id_problem
+    from .core.subjects import subject_id_problem
 
     problem = subject_id_problem(subject_id)
     if problem:

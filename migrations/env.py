@@ -2,10 +2,10 @@
 
 from alembic import context
 
-from gateway.store.models import Base
+from gateway.store.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations_online() -> None:

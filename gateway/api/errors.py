@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import structlog
 from flask import Flask, Response, json, request
-from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from ..core.errors import GatewayError
+from ..store.errors import StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -78,10 +78,10 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _unexpected(exc: Exception) -> Response:
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+    if isinstance(exc, StoreUnavailable):
         # The database connection went away (a restart, a failover, an idle timeout). The pool
         # has been refilled with fresh connections, so the same request will work again.
-        log.warning("request.database_disconnected", error=type(exc.orig).__name__)
+        log.warning("request.database_disconnected", error=exc.cause)
         response = problem(503, "Database unavailable",
                            "the connection to the database was lost; send the request again (a consent "
                            "write with the same Idempotency-Key is recorded once)")

@@ -7,17 +7,10 @@ import re
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
+from ..core.subjects import subject_id_problem
+
 LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 MAX_SOURCE_BYTES = 2048
-
-
-def subject_id_problem(value: object) -> str | None:
-    """None when `value` is a valid subject id (1-256 printable characters)."""
-    if not isinstance(value, str) or not 1 <= len(value) <= 256:
-        return "must be 1 to 256 characters"
-    if not value.isprintable():
-        return "must contain printable characters only"
-    return None
 
 
 class SubjectId(fields.String):

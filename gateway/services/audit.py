@@ -13,7 +13,6 @@ exports and `verify` seal first, so what they see is complete and exact.
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import io
 import json
@@ -23,23 +22,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import Insert, Text, cast, func, insert, select, text, type_coerce
-from sqlalchemy.orm import Session
-
 from ..core import audit_chain as chain
 from ..core.actor import Actor
 from ..security import signing
-from ..store.db import upsert_insert
-from ..store.models import AuditEvent, AuditKey
+from ..store import audit as audit_store
+from ..store.audit import AuditRepository
+from ..store.db import Transaction
 from .context import Gateway
 
-SEAL_LOCK_ID = 0x636F6E73656E74  # PostgreSQL advisory lock key for the sealer
 SEAL_BATCH = 5000
 EXPORT_FETCH = 2000
 
 
 def record(
-    session: Session,
+    session: Transaction,
     type: str,
     *,
     actor: Actor | str,
@@ -50,15 +46,16 @@ def record(
     """Add an event to the log in the caller's transaction (committed, or not, with it)."""
     # A plain INSERT, sent at once: every audited request writes one, and going through the
     # ORM's unit of work cost more CPU than the statement itself.
-    session.execute(_insert_event(), _event_row(type, actor, at, subject, data))
+    AuditRepository(session).add(_event_row(type, actor, at, subject, data))
 
 
-def record_each(session: Session, type: str, *, actor: Actor | str, at: datetime,
+def record_each(session: Transaction, type: str, *, actor: Actor | str, at: datetime,
                 subject: str | None = None, each: list[dict[str, Any]]) -> None:
     """One event of `type` per item of `each` (its data), in one batch (a consent write's
     purposes)."""
     if each:
-        session.execute(_insert_event(), [_event_row(type, actor, at, subject, data) for data in each])
+        AuditRepository(session).add_many([_event_row(type, actor, at, subject, data)
+                                           for data in each])
 
 
 def _event_row(type: str, actor: Actor | str, at: datetime, subject: str | None,
@@ -67,20 +64,7 @@ def _event_row(type: str, actor: Actor | str, at: datetime, subject: str | None,
             "subject": subject, "data": {k: v for k, v in data.items() if v is not None}}
 
 
-@functools.cache
-def _insert_event() -> Insert:
-    return insert(AuditEvent.__table__)
-
-
 # --- the chain ---------------------------------------------------------------------------
-
-
-def _lock(session: Session, wait: bool) -> bool:
-    if session.bind.dialect.name != "postgresql":
-        return True  # SQLite: the write transaction (BEGIN IMMEDIATE) is the lock
-    fn = func.pg_advisory_xact_lock if wait else func.pg_try_advisory_xact_lock
-    result = session.execute(select(fn(SEAL_LOCK_ID))).scalar()
-    return True if wait else bool(result)
 
 
 def seal(gw: Gateway, *, wait: bool = True) -> int:
@@ -88,21 +72,15 @@ def seal(gw: Gateway, *, wait: bool = True) -> int:
     total = 0
     while True:
         with gw.db.write() as s:
-            if not _lock(s, wait):
+            repo = AuditRepository(s)
+            if not repo.lock_sealer(wait):
                 return total
-            head = s.execute(
-                select(AuditEvent.seq, AuditEvent.hash)
-                .where(AuditEvent.seq.is_not(None))
-                .order_by(AuditEvent.seq.desc())
-                .limit(1)
-            ).first()
-            seq, prev = (head.seq, head.hash) if head else (0, chain.GENESIS)
-            dialect = s.bind.dialect.name
-            rows = s.execute(_unsealed_batch(dialect)).all()
-            if not rows:
+            seq, prev = repo.chain_head() or (0, chain.GENESIS)
+            batch = repo.unsealed(SEAL_BATCH)
+            if not batch:
                 return total
             ids, seqs, prevs, hashes = [], [], [], []
-            for id_, at, type_, actor, subject, data in rows:
+            for id_, at, type_, actor, subject, data in batch:
                 seq += 1
                 ids.append(id_)
                 seqs.append(seq)
@@ -110,9 +88,9 @@ def seal(gw: Gateway, *, wait: bool = True) -> int:
                 prev = chain.event_hash(chain.event_body(seq, at, type_, actor, subject,
                                                          json.loads(data), prev))
                 hashes.append(prev)
-            _write_chain(s, dialect, ids, seqs, prevs, hashes)
-            total += len(rows)
-        if len(rows) < SEAL_BATCH:
+            repo.write_chain(ids, seqs, prevs, hashes)
+            total += len(batch)
+        if len(batch) < SEAL_BATCH:
             return total
 
 
@@ -126,69 +104,8 @@ def seal_soon(gw: Gateway) -> None:
     seal(gw, wait=False)
 
 
-def _unsealed_batch(dialect: str):
-    """The oldest `SEAL_BATCH` unsealed events, in id order, `data` as JSON text."""
-    columns = (AuditEvent.id, AuditEvent.at, AuditEvent.type, AuditEvent.actor, AuditEvent.subject,
-               _data_text(dialect))
-
-    def oldest(*selected):
-        return select(*selected).where(AuditEvent.seq.is_(None)).order_by(AuditEvent.id).limit(SEAL_BATCH)
-
-    if dialect != "postgresql":
-        return oldest(*columns)
-    # Asked for whole rows, PostgreSQL sorts the entire unsealed backlog with its payloads
-    # (on disk, once it is large) for every batch; sorting only the ids picks the same rows
-    # with a small in-memory sort.
-    return (select(*columns).where(AuditEvent.id.in_(oldest(AuditEvent.id).scalar_subquery()))
-            .order_by(AuditEvent.id))
-
-
-# The sealer gives every row of a batch its place in one statement. The ORM's bulk
-# UPDATE by primary key spent most of a seal building one parameter set per row;
-# on PostgreSQL the whole batch goes as four arrays, on SQLite as one executemany
-# of a prepared statement. The id range adds nothing to the join's result, but it
-# lets PostgreSQL read just the batch's rows through the primary key instead of
-# hashing the whole table.
-_CHAIN_UPDATE_PG = text(
-    "UPDATE audit_events SET seq = u.seq, prev_hash = u.prev_hash, hash = u.hash "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:seqs AS bigint[]), CAST(:prevs AS varchar[]), "
-    "CAST(:hashes AS varchar[])) AS u(id, seq, prev_hash, hash) "
-    "WHERE audit_events.id = u.id AND audit_events.id BETWEEN :first AND :last"
-)
-_CHAIN_UPDATE = "UPDATE audit_events SET seq = ?, prev_hash = ?, hash = ? WHERE id = ?"
-
-
-def _write_chain(session: Session, dialect: str, ids: list[int], seqs: list[int],
-                 prevs: list[str], hashes: list[str]) -> None:
-    if dialect == "postgresql":
-        session.execute(_CHAIN_UPDATE_PG, {"ids": ids, "seqs": seqs, "prevs": prevs,
-                                           "hashes": hashes, "first": min(ids), "last": max(ids)})
-    else:
-        session.connection().exec_driver_sql(_CHAIN_UPDATE, list(zip(seqs, prevs, hashes, ids,
-                                                                     strict=True)))
-
-
-def _data_text(dialect: str):
-    """The `data` column as its JSON text, to be parsed with json.loads.
-
-    psycopg would parse every JSON value from bytes, detecting the encoding each
-    time; the text of the same value parses to the same dict faster. On SQLite
-    the column already is text: only SQLAlchemy's per-row result processor is
-    skipped.
-    """
-    if dialect == "postgresql":
-        return cast(AuditEvent.data, Text).label("data")
-    return type_coerce(AuditEvent.data, Text).label("data")
-
-
-def _sealed_query(dialect: str):
-    return select(AuditEvent.seq, AuditEvent.at, AuditEvent.type, AuditEvent.actor,
-                  AuditEvent.subject, _data_text(dialect), AuditEvent.prev_hash,
-                  AuditEvent.hash).where(AuditEvent.seq.is_not(None))
-
-
 def _row_event(row) -> dict[str, Any]:
-    """The exported event of a row of `_sealed_query` (its `data` is JSON text)."""
+    """The exported event of a sealed row of the store (its `data` is JSON text)."""
     seq, at, type_, actor, subject, data, prev_hash, hash_ = row
     return chain.event(seq, at, type_, actor, subject, json.loads(data), prev_hash, hash_)
 
@@ -205,13 +122,8 @@ def signer(gw: Gateway) -> signing.AuditSigner:
     return found
 
 
-def register_key(gw: Gateway, session: Session, key: signing.AuditSigner) -> None:
-    insert = upsert_insert(session.bind.dialect.name)
-    session.execute(
-        insert(AuditKey)
-        .values(key_id=key.key_id, public_pem=key.public_pem, first_used_at=gw.now())
-        .on_conflict_do_nothing()
-    )
+def register_key(gw: Gateway, session: Transaction, key: signing.AuditSigner) -> None:
+    AuditRepository(session).register_key(key.key_id, key.public_pem, gw.now())
 
 
 def public_key(gw: Gateway, key_id: str | None = None) -> dict | None:
@@ -220,7 +132,7 @@ def public_key(gw: Gateway, key_id: str | None = None) -> dict | None:
         return {"key_id": current.key_id, "algorithm": "Ed25519", "public_pem": current.public_pem,
                 "public_key_pem": current.public_pem, "current": True}
     with gw.db.read() as s:
-        row = s.get(AuditKey, key_id)
+        row = AuditRepository(s).key(key_id)
     if row is None:
         return None
     return {"key_id": row.key_id, "algorithm": "Ed25519", "public_pem": row.public_pem,
@@ -262,17 +174,6 @@ class ExportFilter:
             "subject": self.subject if subject_given else None,
         }
 
-    def apply(self, query):
-        if self.since:
-            query = query.where(AuditEvent.at >= self.since)
-        if self.until:
-            query = query.where(AuditEvent.at < self.until)
-        if self.types:
-            query = query.where(AuditEvent.type.in_(self.types))
-        if self.subject:
-            query = query.where(AuditEvent.subject == self.subject)
-        return query
-
 
 def make_filter(gw: Gateway, *, since=None, until=None, types=(), subject_id=None) -> ExportFilter:
     return ExportFilter(since=since, until=until, types=tuple(types),
@@ -293,10 +194,9 @@ def _prepare(gw: Gateway, actor: Actor | str, flt: ExportFilter) -> tuple[signin
 
 def _events(gw: Gateway, flt: ExportFilter) -> Iterator[dict[str, Any]]:
     """Sealed events matching `flt`, in seq order, from a server-side cursor."""
-    query = flt.apply(_sealed_query(gw.db.engine.dialect.name)).order_by(AuditEvent.seq)
-    with gw.db.engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=EXPORT_FETCH).execute(query)
-        for row in result:
+    with audit_store.sealed_rows(gw.db, fetch=EXPORT_FETCH, since=flt.since, until=flt.until,
+                                 types=flt.types, subject=flt.subject) as sealed:
+        for row in sealed:
             yield _row_event(row)
 
 
@@ -417,12 +317,8 @@ def verify_database(gw: Gateway) -> chain.VerifyResult:
     """Recompute the chain from the rows; names the first broken `seq`."""
     seal(gw, wait=True)
     prev_hash, expected_seq, count = chain.GENESIS, 1, 0
-    query = _sealed_query(gw.db.engine.dialect.name).order_by(AuditEvent.seq)
-    with gw.db.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-        rows = conn.execution_options(stream_results=True, yield_per=EXPORT_FETCH).execute(query)
-        for row in rows:
+    with audit_store.chain_rows(gw.db, fetch=EXPORT_FETCH) as sealed:
+        for row in sealed:
             if row.seq != expected_seq:
                 return chain.VerifyResult(False, count, f"missing; the next row is seq {row.seq} "
                                                         "(a row was removed)", seq=expected_seq)

@@ -7,9 +7,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from ..core import consent as rules
 from ..core import tcf
 from ..core.actor import Actor
@@ -17,7 +14,8 @@ from ..core.errors import Conflict, FieldError, InvalidRequest
 from ..core.timefmt import iso as _iso
 from ..security.tokens import new_id
 from ..store.consents import ConsentRepository
-from ..store.models import IdempotencyKey, Notice
+from ..store.db import Transaction
+from ..store.errors import DuplicateKey
 from . import audit
 from .context import Gateway
 from .policy import ensure_stored
@@ -45,19 +43,17 @@ def serve_notice(
     notice_id = new_id("ntc")
     with gw.db.write() as s:
         version = ensure_stored(gw, s)
-        s.add(
-            Notice(
-                id=notice_id,
-                subject=pseudonym,
-                purposes=list(dict.fromkeys(purposes)),
-                purpose_versions={p: gw.policy.purpose(p).version for p in purposes},
-                locale=locale,
-                source=source,
-                policy_version=version,
-                actor=actor.id,
-                served_at=now,
-            )
-        )
+        ConsentRepository(s).add_notice({
+            "id": notice_id,
+            "subject": pseudonym,
+            "purposes": list(dict.fromkeys(purposes)),
+            "purpose_versions": {p: gw.policy.purpose(p).version for p in purposes},
+            "locale": locale,
+            "source": source,
+            "policy_version": version,
+            "actor": actor.id,
+            "served_at": now,
+        })
         audit.record(s, "notice.served", actor=actor, at=now, subject=pseudonym,
                      notice_id=notice_id, purposes=list(dict.fromkeys(purposes)),
                      policy_version=version)
@@ -114,7 +110,7 @@ def record_consent(
     for attempt in range(3):
         try:
             return _record(gw, actor, choices, params, decoded, request_hash, idempotency_key)
-        except IntegrityError:
+        except DuplicateKey:
             # another request with the same idempotency key won the race: replay its receipt
             if not idempotency_key or attempt == 2:
                 raise
@@ -156,14 +152,14 @@ def _record(
                 )
         body = record_in(gw, s, actor, pseudonym, choices, params, decoded, now)
         if idempotency_key:
-            s.add(IdempotencyKey(actor=actor.id, key=idempotency_key, request_hash=request_hash,
-                                 receipt_id=body["receipt_id"], created_at=now))
+            repo.remember_idempotency(actor.id, idempotency_key, request_hash,
+                                      body["receipt_id"], now)
     return {"subject_id": subject_id, **body}, True
 
 
 def record_in(
     gw: Gateway,
-    s: Session,
+    s: Transaction,
     actor: Actor,
     pseudonym: str,
     choices: list[rules.Choice],
@@ -234,7 +230,7 @@ def withdraw_all(gw: Gateway, actor: Actor, subject_id: str, *, gpc: bool = Fals
     return receipt
 
 
-def record_erasure(gw: Gateway, s: Session, actor: Actor, subject_id: str, now: datetime) -> dict | None:
+def record_erasure(gw: Gateway, s: Transaction, actor: Actor, subject_id: str, now: datetime) -> dict | None:
     """Art. 17 stops processing: in the erasure's own transaction `s`, every consent-based
     purpose is recorded withdrawn (denied if it was never given) and every legitimate-interest
     purpose objected, method `erasure`, with a receipt like any other choice."""
@@ -246,7 +242,7 @@ def record_erasure(gw: Gateway, s: Session, actor: Actor, subject_id: str, now: 
     return record_in(gw, s, actor, gw.pseudonymize(subject_id), choices, params, None, now)
 
 
-def granted_since(gw: Gateway, s: Session, pseudonym: str, since: datetime) -> bool:
+def granted_since(gw: Gateway, s: Transaction, pseudonym: str, since: datetime) -> bool:
     """Whether the subject gave a consent (a consent-based purpose granted) after `since`."""
     purposes = [p.id for p in gw.policy.purposes if p.legal_basis == "consent"]
     return ConsentRepository(s).granted_since(pseudonym, since, purposes)

@@ -8,29 +8,17 @@ here and never returned.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, cast, func, select
-
 from ..core.audit_chain import timestamp
-from ..store.models import AuditEvent, ConsentEvent
+from ..store.audit import AuditRepository
+from ..store.consents import ConsentRepository
 from .context import Gateway
 
 MAX_DAYS = 366
 MAX_RECENT = 500
 SETTABLE = ("consent", "legitimate_interest")  # the legal bases a person's choice can change
-
-
-def _day_column(dialect: str):
-    """The UTC calendar day of a consent event, computed by the database."""
-    if dialect == "postgresql":
-        return cast(func.timezone("UTC", ConsentEvent.recorded_at), Date)
-    return func.date(ConsentEvent.recorded_at)  # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS...'
-
-
-def _as_day(value: Any) -> str:
-    return value.isoformat() if isinstance(value, date) else str(value)[:10]
 
 
 def _rate(granted: int, denied: int) -> float | None:
@@ -51,21 +39,15 @@ def consent_rates(gw: Gateway, *, days: int = 30) -> dict[str, Any]:
     now = gw.now()
     first = now.astimezone(UTC).date() - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    day = _day_column(gw.db.dialect).label("day")
-    query = (
-        select(day, ConsentEvent.purpose, ConsentEvent.value, func.count().label("n"))
-        .where(ConsentEvent.recorded_at >= since)
-        .group_by(day, ConsentEvent.purpose, ConsentEvent.value)
-    )
     with gw.db.read() as s:
-        rows = s.execute(query).all()
+        rows = ConsentRepository(s).choices_per_day(since)
     calendar = [(first + timedelta(days=i)).isoformat() for i in range(days)]
     counts: dict[str, dict[str, dict[str, int]]] = {}
-    for row in rows:
-        per_day = counts.setdefault(row.purpose, {})
-        cell = per_day.setdefault(_as_day(row.day), {"granted": 0, "denied": 0})
-        if row.value in cell:
-            cell[row.value] += int(row.n)
+    for day, purpose, value, n in rows:
+        per_day = counts.setdefault(purpose, {})
+        cell = per_day.setdefault(day, {"granted": 0, "denied": 0})
+        if value in cell:
+            cell[value] += n
     policy = gw.policy
     ids = [p.id for p in policy.purposes if p.legal_basis in SETTABLE]
     ids += sorted(p for p in counts if p not in ids)
@@ -112,13 +94,9 @@ def recent_events(
     """
     if not 1 <= limit <= MAX_RECENT:
         raise ValueError(f"limit must be 1 to {MAX_RECENT}")
-    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
-    if types:
-        query = query.where(AuditEvent.type.in_(list(types)))
-    if subject_id is not None:
-        query = query.where(AuditEvent.subject == gw.pseudonymize(subject_id))
+    subject = gw.pseudonymize(subject_id) if subject_id is not None else None
     with gw.db.read() as s:
-        rows = s.scalars(query).all()
+        rows = AuditRepository(s).recent(limit, types, subject)
     events = [
         {
             "id": row.id,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from ..store import migrate
+from ..store.errors import StoreUnavailable
 from .context import Gateway
 
 
@@ -14,8 +13,8 @@ def readiness(gw: Gateway) -> dict:
         gw.db.ping()
         if not migrate.at_head(gw.db.engine):
             checks["migrations"] = "behind: run 'flask --app gateway db upgrade'"
-    except SQLAlchemyError as exc:
-        checks["database"] = f"unreachable ({type(exc).__name__})"
+    except StoreUnavailable as exc:
+        checks["database"] = f"unreachable ({exc.cause})"
         checks["migrations"] = "unknown"
     ready = checks["database"] == "ok" and checks["migrations"] == "ok"
     return {"status": "ready" if ready else "not_ready", "checks": checks}

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session
-
 from ..core.errors import PolicyInvalid, PolicyProblem
 from ..core.policy import POLICY_FILES, Policy, parse_policy
 from ..core.taxonomy import fides_taxonomy
-from ..store.db import upsert_insert
-from ..store.models import PolicyVersion
+from ..store.db import Transaction
+from ..store.policies import PolicyRepository
 from . import audit
 from .context import Gateway
 
@@ -36,7 +33,7 @@ def load_policy(directory: Path) -> tuple[Policy, dict[str, str]]:
     return parse_policy(files, fides_taxonomy()), files
 
 
-def ensure_stored(gw: Gateway, session: Session) -> str:
+def ensure_stored(gw: Gateway, session: Transaction) -> str:
     """Store the policy in force (once per version) and audit that it was loaded.
 
     Safe under concurrency (insert-or-nothing); the process only remembers that
@@ -46,25 +43,15 @@ def ensure_stored(gw: Gateway, session: Session) -> str:
     if gw.state.get("policy_stored") == version:
         return version
     now = gw.now()
-    insert = upsert_insert(session.bind.dialect.name)
-    result = session.execute(
-        insert(PolicyVersion)
-        .values(
-            version=version,
-            declared_version=gw.policy.declared_version,
-            content_hash=gw.policy.content_hash,
-            files=gw.policy_files,
-            loaded_at=now,
-        )
-        .on_conflict_do_nothing()
-    )
-    if result.rowcount:
+    repo = PolicyRepository(session)
+    if repo.store(version=version, declared_version=gw.policy.declared_version,
+                  content_hash=gw.policy.content_hash, files=gw.policy_files, loaded_at=now):
         audit.record(session, "policy.loaded", actor="system", at=now, policy_version=version)
 
-    def remember(_session) -> None:
+    def remember() -> None:
         gw.state["policy_stored"] = version
 
-    event.listen(session, "after_commit", remember, once=True)
+    repo.after_commit(remember)
     return version
 
 

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select
 
 from ..core import attributes as catalogue
 from ..core.actor import Actor
@@ -20,10 +19,11 @@ from ..core.errors import Conflict, FieldError, InvalidRequest
 from ..core.timefmt import iso as _iso
 from ..core.view import PermittedView, StoredValue, permitted_view
 from ..security import envelope
+from ..store.audit import AuditRepository
 from ..store.consents import ConsentRepository
-from ..store.models import AuditEvent, Notice
-from ..store.profile_models import Decision, Erasure, ProfileValue, SubjectKey
-from ..store.profiles import ProfileRepository
+from ..store.db import Transaction
+from ..store.decisions import DecisionRepository
+from ..store.profiles import ProfileRepository, StoredKey
 from ..store.subjects import lock_subject
 from . import audit
 from .consent import current_state, granted_since, record_erasure
@@ -37,22 +37,26 @@ def _aad(pseudonym: str, attribute: str) -> bytes:
     return f"{pseudonym}:{attribute}".encode()
 
 
+def _wrapped(stored: StoredKey) -> envelope.WrappedKey:
+    return envelope.WrappedKey(stored.kek_id, stored.wrapped)
+
+
 def _data_key(gw: Gateway, repo: ProfileRepository, pseudonym: str, now: datetime) -> bytes:
     """The subject's data key for writing, created (and wrapped) on the first write."""
-    row = repo.key(pseudonym)
-    if row is None:
+    stored = repo.key(pseudonym)
+    if stored is None:
         dek = envelope.new_data_key()
-        repo.add_key(pseudonym, envelope.wrap(gw.keyring, dek, subject=pseudonym), now)
+        wrapped = envelope.wrap(gw.keyring, dek, subject=pseudonym)
+        repo.add_key(pseudonym, wrapped.kek_id, wrapped.blob, now)
         return dek
-    return envelope.unwrap(gw.keyring, envelope.WrappedKey(row.kek_id, row.wrapped),
-                           subject=pseudonym)
+    return envelope.unwrap(gw.keyring, _wrapped(stored), subject=pseudonym)
 
 
 def _decrypt_all(gw: Gateway, repo: ProfileRepository, pseudonym: str) -> dict[str, StoredValue]:
-    wrapped, rows = repo.sealed(pseudonym)
-    if wrapped is None or not rows:
+    stored, rows = repo.sealed(pseudonym)
+    if stored is None or not rows:
         return {}
-    dek = envelope.unwrap(gw.keyring, wrapped, subject=pseudonym)
+    dek = envelope.unwrap(gw.keyring, _wrapped(stored), subject=pseudonym)
     profile = {}
     for row in rows:
         attribute = gw.policy.attribute(row.attribute)
@@ -94,7 +98,7 @@ def update_profile(gw: Gateway, actor: Actor, subject_id: str, changes: Any) -> 
             "absent": sorted(set(to_remove) - set(removed)) or None, "updated_at": _iso(now)}
 
 
-def _view(gw: Gateway, s, pseudonym: str, purpose: str, now: datetime) -> PermittedView:
+def _view(gw: Gateway, s: Transaction, pseudonym: str, purpose: str, now: datetime) -> PermittedView:
     records = ConsentRepository(s).records(pseudonym)
     profile = _decrypt_all(gw, ProfileRepository(s), pseudonym)
     return permitted_view(gw.policy, records, profile, purpose, now)
@@ -141,7 +145,7 @@ def export_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
     pseudonym = gw.pseudonymize(subject_id)
     now = gw.now()
     with gw.db.write() as s:
-        erasure = s.get(Erasure, pseudonym)
+        erasure = ProfileRepository(s).erasure(pseudonym)
         audit.record(s, "subject.exported", actor=actor, at=now, subject=pseudonym)
     audit.seal(gw, wait=True)
     generated = _iso(now)
@@ -151,12 +155,9 @@ def export_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
     with gw.db.read() as s:
         repo = ProfileRepository(s)
         profile = _decrypt_all(gw, repo, pseudonym)
-        notices = s.scalars(select(Notice).where(Notice.subject == pseudonym)
-                            .order_by(Notice.served_at)).all()
-        decisions = s.scalars(select(Decision).where(Decision.subject == pseudonym)
-                              .order_by(Decision.made_at)).all()
-        events = s.execute(select(AuditEvent).where(AuditEvent.subject == pseudonym)
-                           .order_by(AuditEvent.id)).scalars().all()
+        notices = ConsentRepository(s).notices_of(pseudonym)
+        decisions = DecisionRepository(s).of_subject(pseudonym)
+        events = AuditRepository(s).of_subject(pseudonym)
     attributes = []
     for name, stored in profile.items():
         a = gw.policy.attribute(name)
@@ -213,16 +214,13 @@ def erase_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
     now = gw.now()
     with gw.db.write() as s:
         lock_subject(s, pseudonym, now)
-        values = ProfileRepository(s).erase(pseudonym)
-        decisions = s.execute(delete(Decision).where(Decision.subject == pseudonym)).rowcount
-        erasure = s.get(Erasure, pseudonym)
-        if erasure is None:
-            s.add(Erasure(subject=pseudonym, erased_at=now, actor=actor.id))
-        else:
-            erasure.erased_at, erasure.actor = now, actor.id
+        repo = ProfileRepository(s)
+        values = repo.erase(pseudonym)
+        decisions = DecisionRepository(s).erase(pseudonym)
+        repo.record_erasure(pseudonym, actor.id, now)
         receipt = record_erasure(gw, s, actor, subject_id, now)
         audit.record(s, "subject.erased", actor=actor, at=now, subject=pseudonym,
-                     values_deleted=values, decisions_deleted=decisions or 0, data_key="destroyed",
+                     values_deleted=values, decisions_deleted=decisions, data_key="destroyed",
                      receipt_id=receipt["receipt_id"] if receipt else None)
     return {"subject_id": subject_id, "erased_at": _iso(now)}
 
@@ -233,17 +231,15 @@ def purge_expired(gw: Gateway, actor: Actor | str = "cli") -> dict:
     now = gw.now()
     purged: dict[str, int] = {}
     with gw.db.write() as s:
+        repo = ProfileRepository(s)
         known = {a.id for a in gw.policy.attributes}
         for a in gw.policy.attributes:
             if not a.retention_days:
                 continue
-            n = s.execute(delete(ProfileValue).where(
-                ProfileValue.attribute == a.id,
-                ProfileValue.written_at <= now - timedelta(days=a.retention_days),
-            )).rowcount
+            n = repo.purge_older(a.id, now - timedelta(days=a.retention_days))
             if n:
                 purged[a.id] = n
-        orphans = s.execute(delete(ProfileValue).where(ProfileValue.attribute.not_in(known))).rowcount
+        orphans = repo.purge_unknown(known)
         if orphans:
             purged["(not in the catalogue)"] = orphans
         audit.record(s, "profile.purged", actor=actor, at=now, counts=purged or None)
@@ -258,15 +254,14 @@ def rotate_master(gw: Gateway, actor: Actor | str = "cli", *, new_dev_key: bool 
                                "old ones after it, comma-separated) and run this again")
         gw.keyring = envelope.rotate_dev_master_key(gw.settings.instance_dir)
     current = gw.keyring.current
-    count = 0
     now = gw.now()
+
+    def rewrap(stored: StoredKey) -> tuple[str, bytes]:
+        wrapped = envelope.rewrap(gw.keyring, _wrapped(stored), subject=stored.subject)
+        return wrapped.kek_id, wrapped.blob
+
     with gw.db.write() as s:
-        rows = s.scalars(select(SubjectKey).where(SubjectKey.kek_id != current)).all()
-        for row in rows:
-            wrapped = envelope.rewrap(gw.keyring, envelope.WrappedKey(row.kek_id, row.wrapped),
-                                      subject=row.subject)
-            row.kek_id, row.wrapped, row.rewrapped_at = wrapped.kek_id, wrapped.blob, now
-            count += 1
+        count = ProfileRepository(s).rewrap_all(current, rewrap, now)
         audit.record(s, "key.rotated", actor=actor, at=now, key="master", key_id=current,
                      rewrapped=count)
     return {"key_id": current, "rewrapped": count}

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .models import Base, PublicId
+from .base import Base, PublicId
 
 
 class Client(Base):

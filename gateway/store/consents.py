@@ -1,17 +1,18 @@
-"""Consent rows <-> consent domain values."""
+"""Consent rows <-> consent domain values: notices, receipts, events, current state,
+idempotency keys."""
 
 from __future__ import annotations
 
-import functools
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Select, bindparam, insert, select
+from sqlalchemy import Connection, Date, cast, func, select
 from sqlalchemy.orm import Session
 
 from ..core.consent import PurposeRecord
-from .db import upsert_insert
-from .models import ConsentEvent, ConsentState, IdempotencyKey, Notice, Receipt
+from . import statements
+from .errors import unique
+from .models import ConsentEvent, IdempotencyKey, Notice, Receipt
 from .subjects import lock_subject
 
 
@@ -27,32 +28,15 @@ def _as_record(row: Any) -> PurposeRecord:
     )
 
 
-@functools.cache
-def _records_of() -> Select:
-    """Built once, on first use: every consent-state read and profile view runs it."""
-    return select(ConsentState.purpose, ConsentState.status, ConsentState.purpose_version,
-                  ConsentState.decided_at, ConsentState.expires_at, ConsentState.receipt_id,
-                  ConsentState.method).where(ConsentState.subject == bindparam("subject"))
+def _day_column(dialect: str):
+    """The UTC calendar day of a consent event, computed by the database."""
+    if dialect == "postgresql":
+        return cast(func.timezone("UTC", ConsentEvent.recorded_at), Date)
+    return func.date(ConsentEvent.recorded_at)  # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS...'
 
 
-@functools.cache
-def _insert_receipt() -> Insert:
-    return insert(Receipt.__table__)
-
-
-@functools.cache
-def _insert_events() -> Insert:
-    # ids come back in the order of the parameter sets, so each state row gets its own event
-    return insert(ConsentEvent.__table__).returning(ConsentEvent.id, sort_by_parameter_order=True)
-
-
-@functools.cache
-def _upsert_states(dialect: str) -> Insert:
-    table = ConsentState.__table__
-    stmt = upsert_insert(dialect)(table)
-    moved = ("status", "purpose_version", "decided_at", "expires_at", "receipt_id", "method", "event_id")
-    return stmt.on_conflict_do_update(index_elements=[table.c.subject, table.c.purpose],
-                                      set_={name: stmt.excluded[name] for name in moved})
+def _as_day(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)[:10]
 
 
 class ConsentRepository:
@@ -66,11 +50,14 @@ class ConsentRepository:
 
     def records(self, pseudonym: str) -> dict[str, PurposeRecord]:
         """The subject's current state per purpose (a plain read: no entities kept)."""
-        rows = self.s.execute(_records_of(), {"subject": pseudonym})
+        rows = self.s.execute(statements.consent_records(), {"subject": pseudonym})
         return {r.purpose: _as_record(r) for r in rows}
 
+    def add_notice(self, values: dict[str, Any]) -> None:
+        self.s.add(Notice(**values))
+
     def add_receipt(self, values: dict[str, Any]) -> None:
-        self.s.execute(_insert_receipt(), values)
+        self.s.execute(statements.insert_receipt(), values)
 
     def append(self, pseudonym: str, entries: list[tuple[str, PurposeRecord]]) -> None:
         """Append one event per (value, record) and move the current-state rows to them, in
@@ -79,14 +66,14 @@ class ConsentRepository:
         Plain statements rather than ORM objects: this is the hot path of every banner's
         choice, and the unit of work cost more CPU than the statements themselves.
         """
-        event_ids = self.s.execute(_insert_events(), [
+        event_ids = self.s.execute(statements.insert_consent_events(), [
             {"receipt_id": record.receipt_id, "subject": pseudonym, "purpose": record.purpose,
              "value": value, "status": record.status, "purpose_version": record.purpose_version,
              "method": record.method, "recorded_at": record.decided_at,
              "expires_at": record.expires_at}
             for value, record in entries
         ]).scalars().all()
-        self.s.execute(_upsert_states(self.s.bind.dialect.name), [
+        self.s.execute(statements.upsert_consent_states(self.s.bind.dialect.name), [
             {"subject": pseudonym, "purpose": record.purpose, "status": record.status,
              "purpose_version": record.purpose_version, "decided_at": record.decided_at,
              "expires_at": record.expires_at, "receipt_id": record.receipt_id,
@@ -134,8 +121,31 @@ class ConsentRepository:
     def notice(self, notice_id: str) -> Notice | None:
         return self.s.get(Notice, notice_id)
 
+    def notices_of(self, pseudonym: str) -> list[Notice]:
+        """Every notice served to the subject, oldest first."""
+        return list(self.s.scalars(select(Notice).where(Notice.subject == pseudonym)
+                                   .order_by(Notice.served_at)).all())
+
     def idempotency(self, actor: str, key: str) -> tuple[IdempotencyKey, Receipt] | None:
         row = self.s.get(IdempotencyKey, (actor, key))
         if row is None:
             return None
         return row, self.s.get_one(Receipt, row.receipt_id)
+
+    def remember_idempotency(self, actor: str, key: str, request_hash: str, receipt_id: str,
+                             now: datetime) -> None:
+        """Raises `DuplicateKey` when a concurrent request with the same key committed first."""
+        with unique():
+            self.s.add(IdempotencyKey(actor=actor, key=key, request_hash=request_hash,
+                                      receipt_id=receipt_id, created_at=now))
+            self.s.flush()
+
+    def choices_per_day(self, since: datetime) -> list[tuple[str, str, str, int]]:
+        """(UTC day as YYYY-MM-DD, purpose, value, count) of the events recorded since `since`."""
+        day = _day_column(self.s.bind.dialect.name).label("day")
+        rows = self.s.execute(
+            select(day, ConsentEvent.purpose, ConsentEvent.value, func.count().label("n"))
+            .where(ConsentEvent.recorded_at >= since)
+            .group_by(day, ConsentEvent.purpose, ConsentEvent.value)
+        ).all()
+        return [(_as_day(r.day), r.purpose, r.value, int(r.n)) for r in rows]

@@ -11,6 +11,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from .errors import reachable, translated
+
+# What a service holds inside `write()` and hands back to repositories (opaque above store/).
+Transaction = Session
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
@@ -104,24 +109,25 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back on any error."""
-        with self._write() as session, session.begin():
+        with translated(), self._write() as session, session.begin():
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """Reads only. On PostgreSQL each statement is its own snapshot (autocommit)."""
-        with self._read() as session, session.begin():
+        with translated(), self._read() as session, session.begin():
             yield session
 
     @contextmanager
     def query(self) -> Iterator[Connection]:
         """A connection for plain Core reads on the hot paths (authentication, consent state):
         no ORM session to set up and tear down. Autocommit on PostgreSQL, like `read()`."""
-        with self._reader.connect() as conn:
+        with translated(), self._reader.connect() as conn:
             yield conn
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
+        """Raises `StoreUnavailable` when the database cannot be reached."""
+        with reachable(), self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from .errors import reachable
+
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
@@ -29,7 +31,8 @@ def head_revisions() -> set[str]:
 
 
 def current_revisions(engine: Engine) -> set[str]:
-    with engine.connect() as conn:
+    """Raises `StoreUnavailable` when the database cannot be reached."""
+    with reachable(), engine.connect() as conn:
         return set(MigrationContext.configure(conn).get_current_heads())
 
 

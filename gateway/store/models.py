@@ -1,30 +1,19 @@
-"""Typed SQLAlchemy models. Subjects appear only as keyed pseudonyms (64 hex)."""
+"""The consent ledger's tables: policy versions, properties, subjects, notices, receipts,
+consent events and state, idempotency keys, the audit log and its keys.
+
+Subjects appear only as keyed pseudonyms (64 hex).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, MetaData, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
 
-from .types import BigId, UTCDateTime
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-Pseudonym = String(64)
-PublicId = String(40)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+from .base import Base, Pseudonym, PublicId
+from .types import BigId
 
 
 class PolicyVersion(Base):
@@ -162,7 +151,3 @@ class AuditKey(Base):
     key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     public_pem: Mapped[str] = mapped_column(Text)
     first_used_at: Mapped[datetime]
-
-
-# the other modules' tables join Base.metadata here, so Alembic sees every table
-from . import auth_models, profile_models  # noqa: E402,F401

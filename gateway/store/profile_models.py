@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .models import Base, Pseudonym, PublicId
+from .base import Base, Pseudonym, PublicId
 
 
 class SubjectKey(Base):

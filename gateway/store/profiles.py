@@ -1,55 +1,55 @@
-"""Profile rows <-> encrypted values. Decryption happens in services with the key ring."""
+"""Profile rows <-> encrypted values, each subject's wrapped data key, erasure records.
+
+The store keeps bytes: a wrapped key is its key-encryption key's id and a blob, a value
+is a ciphertext. Wrapping, unwrapping and decryption happen in services with the key ring.
+"""
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ..security.envelope import WrappedKey
+from . import statements
 from .profile_models import Erasure, ProfileValue, SubjectKey
 
 
-@functools.cache
-def _sealed_profile() -> Select:
-    """Built once, on first use: every profile view runs it."""
-    return (
-        select(SubjectKey.kek_id, SubjectKey.wrapped, ProfileValue.attribute,
-               ProfileValue.ciphertext, ProfileValue.written_at)
-        .select_from(SubjectKey)
-        .outerjoin(ProfileValue, ProfileValue.subject == SubjectKey.subject)
-        .where(SubjectKey.subject == bindparam("subject"))
-        .order_by(ProfileValue.attribute)
-    )
+@dataclass(frozen=True)
+class StoredKey:
+    """A subject's data key as stored: wrapped under the key-encryption key `kek_id`."""
+
+    subject: str
+    kek_id: str
+    wrapped: bytes
 
 
 class ProfileRepository:
     def __init__(self, session: Session):
         self.s = session
 
-    def key(self, pseudonym: str) -> SubjectKey | None:
-        return self.s.get(SubjectKey, pseudonym)
+    def key(self, pseudonym: str) -> StoredKey | None:
+        row = self.s.get(SubjectKey, pseudonym)
+        return None if row is None else StoredKey(row.subject, row.kek_id, row.wrapped)
 
-    def add_key(self, pseudonym: str, wrapped: WrappedKey, now: datetime) -> SubjectKey:
-        row = SubjectKey(subject=pseudonym, kek_id=wrapped.kek_id, wrapped=wrapped.blob,
-                         created_at=now, rewrapped_at=None)
-        self.s.add(row)
+    def add_key(self, pseudonym: str, kek_id: str, wrapped: bytes, now: datetime) -> None:
+        self.s.add(SubjectKey(subject=pseudonym, kek_id=kek_id, wrapped=wrapped,
+                              created_at=now, rewrapped_at=None))
         self.s.flush()
-        return row
 
-    def sealed(self, pseudonym: str) -> tuple[WrappedKey | None, list[Any]]:
+    def sealed(self, pseudonym: str) -> tuple[StoredKey | None, list[Any]]:
         """The subject's wrapped data key and encrypted values in one query (the read path).
 
         Rows have `attribute`, `ciphertext` and `written_at`. Values without a key cannot be
         decrypted and are not returned.
         """
-        rows = self.s.execute(_sealed_profile(), {"subject": pseudonym}).all()
+        rows = self.s.execute(statements.sealed_profile(), {"subject": pseudonym}).all()
         if not rows:
             return None, []
-        key = WrappedKey(rows[0].kek_id, rows[0].wrapped)
+        key = StoredKey(pseudonym, rows[0].kek_id, rows[0].wrapped)
         return key, [r for r in rows if r.attribute is not None]
 
     def put(self, pseudonym: str, attribute: str, ciphertext: bytes, now: datetime) -> None:
@@ -81,3 +81,33 @@ class ProfileRepository:
 
     def erasure(self, pseudonym: str) -> Erasure | None:
         return self.s.get(Erasure, pseudonym)
+
+    def record_erasure(self, pseudonym: str, actor: str, now: datetime) -> None:
+        """The permanent erasure record; a later erasure moves its time and actor."""
+        erasure = self.s.get(Erasure, pseudonym)
+        if erasure is None:
+            self.s.add(Erasure(subject=pseudonym, erased_at=now, actor=actor))
+        else:
+            erasure.erased_at, erasure.actor = now, actor
+
+    def purge_older(self, attribute: str, before: datetime) -> int:
+        """Delete the values of `attribute` written at or before `before`; returns how many."""
+        return self.s.execute(delete(ProfileValue).where(
+            ProfileValue.attribute == attribute, ProfileValue.written_at <= before,
+        )).rowcount or 0
+
+    def purge_unknown(self, known: set[str]) -> int:
+        """Delete the values of attributes not in `known`; returns how many."""
+        return self.s.execute(
+            delete(ProfileValue).where(ProfileValue.attribute.not_in(known))
+        ).rowcount or 0
+
+    def rewrap_all(self, current: str, rewrap: Callable[[StoredKey], tuple[str, bytes]],
+                   now: datetime) -> int:
+        """Give every data key not wrapped under `current` the (kek_id, blob) `rewrap` returns
+        for it; returns how many were re-wrapped."""
+        rows = self.s.scalars(select(SubjectKey).where(SubjectKey.kek_id != current)).all()
+        for row in rows:
+            row.kek_id, row.wrapped = rewrap(StoredKey(row.subject, row.kek_id, row.wrapped))
+            row.rewrapped_at = now
+        return len(rows)

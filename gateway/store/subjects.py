@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from .models import Subject
-
-
-@functools.cache
-def _lock_row() -> Select:
-    """Built once, on first use: every write for a subject starts with it."""
-    return select(Subject.pseudonym).where(Subject.pseudonym == bindparam("pseudonym")).with_for_update()
+from . import statements
 
 
 def lock_subject(session: Session, pseudonym: str, now: datetime) -> None:
@@ -26,19 +16,16 @@ def lock_subject(session: Session, pseudonym: str, now: datetime) -> None:
     state always reflects the last event. (SQLite's BEGIN IMMEDIATE already
     serializes writers.)
     """
-    if session.bind.dialect.name != "postgresql":
-        session.execute(
-            sqlite_insert(Subject).values(pseudonym=pseudonym, created_at=now).on_conflict_do_nothing()
-        )
+    dialect = session.bind.dialect.name
+    row = {"pseudonym": pseudonym, "created_at": now}
+    if dialect != "postgresql":
+        session.execute(statements.add_subject(dialect), row)
         return
     # A returning subject (the common case) costs one statement: lock the row that exists.
     params = {"pseudonym": pseudonym}
-    if session.execute(_lock_row(), params).first() is not None:
+    if session.execute(statements.lock_subject_row(), params).first() is not None:
         return
-    inserted = session.execute(
-        pg_insert(Subject).values(pseudonym=pseudonym, created_at=now).on_conflict_do_nothing()
-        .returning(Subject.pseudonym)
-    ).first()
+    inserted = session.execute(statements.add_subject(dialect), row).first()
     if inserted is None:
         # another transaction created it first: wait for its lock like a returning subject
-        session.execute(_lock_row(), params)
+        session.execute(statements.lock_subject_row(), params)

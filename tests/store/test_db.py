@@ -31,13 +31,14 @@ def test_a_write_rolls_back_entirely_on_error(gw):
 
 
 def test_a_lost_connection_is_a_503_problem_with_retry_after(client, banner, monkeypatch):
-    from gateway.services import consent
+    from gateway.store.consents import ConsentRepository
 
     def disconnected(*_args, **_kwargs):
         raise DBAPIError("SELECT 1", {}, ConnectionError("server closed the connection"),
                          connection_invalidated=True)
 
-    monkeypatch.setattr(consent, "current_state", disconnected)
+    # raised inside the store, where the unit of work turns it into the store's own error
+    monkeypatch.setattr(ConsentRepository, "records", disconnected)
     r = client.get(f"/v1/subjects/{SUBJECT}/consents", headers=banner)
     assert r.status_code == 503
     assert r.content_type == "application/problem+json"

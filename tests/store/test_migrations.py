@@ -7,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 
 from gateway.store import migrate
 from gateway.store.db import make_engine
-from gateway.store.models import Base
+from gateway.store.schema import metadata
 
 
 def test_models_and_migrations_agree(database_url):
@@ -16,7 +16,7 @@ def test_models_and_migrations_agree(database_url):
         assert migrate.at_head(engine)
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-            diff = compare_metadata(ctx, Base.metadata)
+            diff = compare_metadata(ctx, metadata)
         assert diff == [], f"models and migrations drift: {diff}"
     finally:
         engine.dispose()

@@ -1,0 +1,11 @@
+"""Every table on one MetaData: what Alembic migrates against and the drift test compares.
+
+Importing this module loads every model module, so `metadata` is complete.
+"""
+
+from __future__ import annotations
+
+from . import auth_models, models, profile_models  # noqa: F401  (their tables join metadata)
+from .base import Base
+
+metadata = Base.metadata

@@ -1,0 +1,112 @@
+"""The hot-path statements, in one place: what every banner choice, profile view, subject
+write and audited request runs.
+
+Each is built once, on first use (never at import), and then reused: SQLAlchemy compiles a
+statement once per dialect and caches it, so the request pays only for its parameters.
+Statements that differ per engine take the dialect's name.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from sqlalchemy import Insert, Select, bindparam, insert, select, text
+from sqlalchemy.sql.elements import TextClause
+
+from .db import upsert_insert
+from .models import AuditEvent, ConsentEvent, ConsentState, Receipt, Subject
+from .profile_models import Decision, ProfileValue, SubjectKey
+
+# --- subjects -------------------------------------------------------------------------------
+
+
+@functools.cache
+def lock_subject_row() -> Select:
+    """Every write for a subject starts with it (PostgreSQL: SELECT ... FOR UPDATE)."""
+    return select(Subject.pseudonym).where(Subject.pseudonym == bindparam("pseudonym")).with_for_update()
+
+
+@functools.cache
+def add_subject(dialect: str) -> Insert:
+    """Insert-or-nothing of a subject row; on PostgreSQL it returns the row it inserted."""
+    stmt = upsert_insert(dialect)(Subject).on_conflict_do_nothing()
+    return stmt.returning(Subject.pseudonym) if dialect == "postgresql" else stmt
+
+
+# --- consents -------------------------------------------------------------------------------
+
+
+@functools.cache
+def consent_records() -> Select:
+    """Every consent-state read and profile view runs it."""
+    return select(ConsentState.purpose, ConsentState.status, ConsentState.purpose_version,
+                  ConsentState.decided_at, ConsentState.expires_at, ConsentState.receipt_id,
+                  ConsentState.method).where(ConsentState.subject == bindparam("subject"))
+
+
+@functools.cache
+def insert_receipt() -> Insert:
+    return insert(Receipt.__table__)
+
+
+@functools.cache
+def insert_consent_events() -> Insert:
+    # ids come back in the order of the parameter sets, so each state row gets its own event
+    return insert(ConsentEvent.__table__).returning(ConsentEvent.id, sort_by_parameter_order=True)
+
+
+@functools.cache
+def upsert_consent_states(dialect: str) -> Insert:
+    table = ConsentState.__table__
+    stmt = upsert_insert(dialect)(table)
+    moved = ("status", "purpose_version", "decided_at", "expires_at", "receipt_id", "method", "event_id")
+    return stmt.on_conflict_do_update(index_elements=[table.c.subject, table.c.purpose],
+                                      set_={name: stmt.excluded[name] for name in moved})
+
+
+# --- profiles and decisions -----------------------------------------------------------------
+
+
+@functools.cache
+def sealed_profile() -> Select:
+    """Every profile view runs it: the wrapped data key and every encrypted value, one query."""
+    return (
+        select(SubjectKey.kek_id, SubjectKey.wrapped, ProfileValue.attribute,
+               ProfileValue.ciphertext, ProfileValue.written_at)
+        .select_from(SubjectKey)
+        .outerjoin(ProfileValue, ProfileValue.subject == SubjectKey.subject)
+        .where(SubjectKey.subject == bindparam("subject"))
+        .order_by(ProfileValue.attribute)
+    )
+
+
+@functools.cache
+def insert_decision() -> Insert:
+    """A plain INSERT: cheaper than the ORM's unit of work on every decision."""
+    return insert(Decision.__table__)
+
+
+# --- the audit log --------------------------------------------------------------------------
+
+
+@functools.cache
+def insert_audit_event() -> Insert:
+    """Every audited request writes one (a plain INSERT, sent at once)."""
+    return insert(AuditEvent.__table__)
+
+
+@functools.cache
+def write_chain_postgresql() -> TextClause:
+    """The sealer gives every row of a batch its place in one statement: the whole batch goes
+    as four arrays. The id range adds nothing to the join's result, but it lets PostgreSQL read
+    just the batch's rows through the primary key instead of hashing the whole table."""
+    return text(
+        "UPDATE audit_events SET seq = u.seq, prev_hash = u.prev_hash, hash = u.hash "
+        "FROM unnest(CAST(:ids AS bigint[]), CAST(:seqs AS bigint[]), CAST(:prevs AS varchar[]), "
+        "CAST(:hashes AS varchar[])) AS u(id, seq, prev_hash, hash) "
+        "WHERE audit_events.id = u.id AND audit_events.id BETWEEN :first AND :last"
+    )
+
+
+# SQLite: one executemany of this prepared statement (driver SQL, no SQLAlchemy compile)
+WRITE_CHAIN_SQLITE = "UPDATE audit_events SET seq = ?, prev_hash = ?, hash = ? WHERE id = ?"
