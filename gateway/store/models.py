@@ -165,4 +165,4 @@ class AuditKey(Base):
 
 
 # the other modules' tables join Base.metadata here, so Alembic sees every table
-from . import auth_models, profile_models  # noqa: E402,F401
+from . import auth_models, limit_models, profile_models  # noqa: E402,F401
