@@ -57,7 +57,8 @@ def test_past_the_limit_a_banner_call_is_429_until_the_window_ends(limited):
         refused = get_state(api, key)
         assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
         assert refused.headers["Retry-After"] == "50"
-        assert refused.json["type"] == "/problems/rate-limited" and "state: 3/minute" in refused.json["detail"]
+        assert refused.json["type"] == "/problems/rate-limited"
+        assert "state: 3/minute" in refused.json["detail"]
         assert get_state(api, key, ELSEWHERE).status_code == 200  # per address
         other = properties.create_property(gw, "blog", ["http://localhost"])["property_key"]
         assert get_state(api, other).status_code == 200  # per property
@@ -72,8 +73,10 @@ def test_every_banner_endpoint_counts_against_its_own_limit(limited):
                            "explanations=1/minute;visitors=1/minute;outcomes=1/minute")
     banner = {"X-Property-Key": key}
     calls = [
-        lambda: api.post("/v1/notices/served", headers=banner, json={"subject_id": "u-1", "purposes": ["ads"], "locale": "en"}),
-        lambda: api.post("/v1/consents", headers=banner, json={"subject_id": "u-1", "purposes": {"ads": "denied"}}),
+        lambda: api.post("/v1/notices/served", headers=banner,
+                         json={"subject_id": "u-1", "purposes": ["ads"], "locale": "en"}),
+        lambda: api.post("/v1/consents", headers=banner,
+                         json={"subject_id": "u-1", "purposes": {"ads": "denied"}}),
         lambda: api.get(STATE, headers=banner),
         lambda: api.delete(STATE, headers=banner),
         lambda: api.get("/v1/decisions/dec_unknown/explanation", headers=banner),
