@@ -95,7 +95,8 @@ def test_errors_are_no_store_and_nosniff_too(client):
 def test_public_documents_keep_their_own_caching(client):
     assert client.get("/.well-known/jwks.json").headers["Cache-Control"] == "public, max-age=300"
     sdk = client.get("/sdk/consent.js")
-    assert "max-age=3600" in sdk.headers["Cache-Control"] and sdk.headers["X-Content-Type-Options"] == "nosniff"
+    assert "max-age=3600" in sdk.headers["Cache-Control"]
+    assert sdk.headers["X-Content-Type-Options"] == "nosniff"
 
 
 # -- the issuer ------------------------------------------------------------------------------
