@@ -309,7 +309,7 @@ def metadata(gw: Gateway, issuer_url: str) -> dict:
     }
 
 
-# Throttling failed client authentication (RFC 9700 §4.x: brute force on the token endpoint).
+# Throttling failed client authentication (the OAuth 2.0 Security BCP, RFC 9700).
 # Failures count per (client id, address) pair, never per client id or per address alone:
 # wrong secrets sent from one address cannot stop the right secret sent from another, and
 # random client ids from one address only ever lock their own (id, address) pairs. After
