@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from .core.limits import Limit, LimitSyntaxError, parse_rate_limits
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -46,6 +49,58 @@ def _demo_settings(values: Mapping[str, Any], env: str) -> dict[str, Any]:
             "demo_origins": tuple(o.strip() for o in origins.split(",") if o.strip())}
 
 
+DEFAULT_ISSUER = "http://127.0.0.1:8000"
+MAX_TRUSTED_PROXIES = 10
+
+
+def _issuer(values: Mapping[str, Any], env: str) -> str:
+    """GATEWAY_ISSUER: the one source of `iss` and of the metadata's URLs, never a Host header.
+    Required in production (https); in development the default is `make run`'s own URL."""
+    raw = str(values.get("GATEWAY_ISSUER") or "").strip().rstrip("/")
+    if not raw:
+        if env == "production":
+            raise ValueError("GATEWAY_ISSUER is required when GATEWAY_ENV=production: the public "
+                             "https URL of the gateway, such as https://consent.example")
+        host = str(values.get("HOST") or "127.0.0.1").strip()
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a listen address, not a URL: use loopback
+            host = "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{str(values.get('PORT') or '8000').strip()}"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise ValueError(f"GATEWAY_ISSUER must be an http(s) URL without query or fragment, not {raw!r}")
+    if env == "production" and parts.scheme != "https":
+        raise ValueError(f"GATEWAY_ISSUER must be an https URL in production, not {raw!r}")
+    return raw
+
+
+def _whole(values: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    raw = values.get(name)
+    if raw is None or str(raw).strip() == "":
+        return default
+    text = str(raw).strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return int(text)
+
+
+def _edge_settings(values: Mapping[str, Any], env: str) -> dict[str, Any]:
+    """Issuer, proxies in front, token-endpoint throttling, banner rate limits and /metrics."""
+    try:
+        rate_limits = parse_rate_limits(values.get("GATEWAY_RATE_LIMITS"))
+    except LimitSyntaxError as exc:
+        raise ValueError(f"GATEWAY_RATE_LIMITS: {exc}") from None
+    return {
+        "issuer": _issuer(values, env),
+        "trusted_proxies": _whole(values, "GATEWAY_TRUSTED_PROXIES", 0, 0, MAX_TRUSTED_PROXIES),
+        "token_free_failures": _whole(values, "GATEWAY_TOKEN_FREE_FAILURES", 5, 1, 1000),
+        "token_max_lock_seconds": _whole(values, "GATEWAY_TOKEN_MAX_LOCK", 900, 1, 86400),
+        "rate_limits": rate_limits,
+        "metrics_token": str(values.get("GATEWAY_METRICS_TOKEN") or "").strip() or None,
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
@@ -60,13 +115,10 @@ class Settings:
     testing: bool = False
     # service authentication (OAuth2 client credentials)
     token_ttl_seconds: int = 900
-    issuer: str | None = None  # None: the request's host URL
+    issuer: str = DEFAULT_ISSUER  # GATEWAY_ISSUER, see _edge_settings
     audience: str = "consent-gateway"
     signing_algorithm: str = "EdDSA"
     signing_key_passphrase: str | None = field(default=None, repr=False)
-    token_failures_per_client: int = 10
-    token_failures_per_address: int = 30
-    token_failure_window_seconds: int = 300
     idp_issuer: str | None = None
     idp_audience: str | None = None
     idp_jwks_url: str | None = None
@@ -76,6 +128,12 @@ class Settings:
     # the demo shop (development only)
     demo: bool = False
     demo_origins: tuple[str, ...] = ()
+    # the edge: proxies, token-endpoint throttling, banner rate limits, /metrics (_edge_settings)
+    trusted_proxies: int = 0
+    token_free_failures: int = 5
+    token_max_lock_seconds: int = 900
+    rate_limits: Mapping[str, Limit] = field(default_factory=dict)
+    metrics_token: str | None = field(default=None, repr=False)
     extra: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)  # for secrets the policy names
 
@@ -114,23 +172,17 @@ class Settings:
             log_json=_bool(values.get("GATEWAY_LOG_JSON", "true")),
             testing=_bool(values.get("TESTING", False)),
             token_ttl_seconds=_positive(values.get("GATEWAY_TOKEN_TTL", 900), "GATEWAY_TOKEN_TTL"),
-            issuer=(values.get("GATEWAY_ISSUER") or "").rstrip("/") or None,
             audience=values.get("GATEWAY_AUDIENCE") or "consent-gateway",
             signing_algorithm=_choice(values.get("GATEWAY_SIGNING_ALG") or "EdDSA",
                                       "GATEWAY_SIGNING_ALG", ("EdDSA", "ES256")),
             signing_key_passphrase=values.get("GATEWAY_SIGNING_KEY_PASSPHRASE") or None,
-            token_failures_per_client=_positive(
-                values.get("GATEWAY_TOKEN_FAILURES_PER_CLIENT", 10), "GATEWAY_TOKEN_FAILURES_PER_CLIENT"),
-            token_failures_per_address=_positive(
-                values.get("GATEWAY_TOKEN_FAILURES_PER_ADDRESS", 30), "GATEWAY_TOKEN_FAILURES_PER_ADDRESS"),
-            token_failure_window_seconds=_positive(
-                values.get("GATEWAY_TOKEN_FAILURE_WINDOW", 300), "GATEWAY_TOKEN_FAILURE_WINDOW"),
             idp_issuer=values.get("GATEWAY_IDP_ISSUER") or None,
             idp_audience=values.get("GATEWAY_IDP_AUDIENCE") or None,
             idp_jwks_url=values.get("GATEWAY_IDP_JWKS_URL") or None,
             audit_signing_key=values.get("GATEWAY_AUDIT_SIGNING_KEY") or None,
             audit_seal_interval=float(values.get("GATEWAY_AUDIT_SEAL_INTERVAL", 1.0)),
             **_demo_settings(values, values.get("GATEWAY_ENV", "development")),
+            **_edge_settings(values, values.get("GATEWAY_ENV", "development")),
             extra={k: v for k, v in (overrides or {}).items() if k.isupper()},
             environ={k: str(v) for k, v in values.items() if isinstance(v, str)},
         )

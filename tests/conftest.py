@@ -107,6 +107,7 @@ def app_config(database_url, tmp_path, policy_dir) -> dict:
         "GATEWAY_PSEUDONYM_KEY": PSEUDONYM_KEY,
         "GATEWAY_MASTER_KEY": MASTER_KEY,
         "GATEWAY_LOG_LEVEL": "WARNING",
+        "GATEWAY_ISSUER": "http://localhost",  # the test client's URL
     }
 
 

@@ -9,7 +9,8 @@ from flask import current_app, g, request
 
 from ..core.actor import Actor
 from ..core.errors import Unauthenticated
-from ..services import clients, properties
+from ..core.limits import LIMIT_NAMES
+from ..services import clients, properties, rate_limits
 from ..services.context import Gateway
 
 
@@ -21,34 +22,42 @@ def current_actor() -> Actor:
     return g.actor
 
 
-def _authenticate(scope: str | None, property_ok: bool) -> Actor:
+def _authenticate(scope: str | None, property_ok: bool, limit: str | None = None) -> Actor:
     gw = gateway()
     key = request.headers.get("X-Property-Key")
     if key is not None and property_ok:
         actor = properties.authenticate(gw, key, request.headers.get("Origin"))
         g.cors_origin = request.headers.get("Origin")
+        if limit is not None:  # GATEWAY_RATE_LIMITS: banner calls per property and address
+            rate_limits.hit(gw, limit, actor.id, request.remote_addr)
         return actor
     authorization = request.headers.get("Authorization")
     if authorization:
-        return clients.authenticate_bearer(
-            gw, authorization, scope, issuer=clients.issuer(gw, request.host_url)
-        )
+        return clients.authenticate_bearer(gw, authorization, scope)
     if property_ok:
         raise Unauthenticated("send X-Property-Key (banners) or a bearer token (services)")
     raise Unauthenticated("a bearer token is required")
 
 
-def requires(scope: str | None = None, *, property_ok: bool = False) -> Callable:
-    """Route decorator: authenticate first, put the caller in `g.actor`."""
+def requires(scope: str | None = None, *, property_ok: bool = False,
+             limit: str | None = None) -> Callable:
+    """Route decorator: authenticate first, put the caller in `g.actor`.
+
+    `limit` names the GATEWAY_RATE_LIMITS entry (core/limits.py LIMIT_NAMES) that banner
+    calls (property key) to the route count against; service callers are not limited here.
+    """
+    if limit is not None and limit not in LIMIT_NAMES:
+        raise ValueError(f"unknown rate limit name {limit!r}")
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args, **kwargs):
-            g.actor = _authenticate(scope, property_ok)
+            g.actor = _authenticate(scope, property_ok, limit)
             return view(*args, **kwargs)
 
         wrapper.required_scope = scope  # read by the auth table test and the spec check
         wrapper.property_ok = property_ok
+        wrapper.rate_limit = limit
         return wrapper
 
     return decorate

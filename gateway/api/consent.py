@@ -15,7 +15,7 @@ MAX_IDEMPOTENCY_KEY = 255
 
 
 @bp.post("/v1/notices/served")
-@requires("consent:write", property_ok=True)
+@requires("consent:write", property_ok=True, limit="notices")
 def notice_served():
     body = json_body(NoticeServedIn())
     result = consent.serve_notice(gateway(), current_actor(), **body)
@@ -23,7 +23,7 @@ def notice_served():
 
 
 @bp.post("/v1/consents")
-@requires("consent:write", property_ok=True)
+@requires("consent:write", property_ok=True, limit="consents")
 def record():
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
@@ -43,14 +43,14 @@ def record():
 
 
 @bp.get("/v1/subjects/<path:subject_id>/consents")
-@requires("consent:read", property_ok=True)
+@requires("consent:read", property_ok=True, limit="state")
 def state(subject_id: str):
     subject_id = path_subject(subject_id)
     return jsonify(consent.current_state(gateway(), subject_id, history=flag("history")))
 
 
 @bp.delete("/v1/subjects/<path:subject_id>/consents")
-@requires("consent:write", property_ok=True)
+@requires("consent:write", property_ok=True, limit="withdraw")
 def withdraw(subject_id: str):
     subject_id = path_subject(subject_id)
     receipt = consent.withdraw_all(gateway(), current_actor(), subject_id, gpc=gpc_signal())

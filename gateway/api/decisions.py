@@ -32,7 +32,7 @@ def decide():
 
 
 @bp.get("/v1/decisions/<decision_id>/explanation")
-@requires("decision:read", property_ok=True)
+@requires("decision:read", property_ok=True, limit="explanations")
 def explanation(decision_id: str):
     return jsonify(decisions.explanation(gateway(), current_actor(), decision_id,
                                          requested_locale()))

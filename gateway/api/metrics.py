@@ -1,5 +1,8 @@
 """Prometheus metrics at /metrics: request counts and latency by route (never by path).
 
+Protected by GATEWAY_METRICS_TOKEN (a bearer token) when set; without it, production
+answers loopback clients only and development answers everyone.
+
 The registry is built per app in `init_app`. Under gunicorn with several
 workers set PROMETHEUS_MULTIPROC_DIR to a writable directory so that every
 worker's samples are collected.
@@ -7,11 +10,15 @@ worker's samples are collected.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import os
 import time
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from ..core.errors import Forbidden, Unauthenticated
 
 bp = Blueprint("metrics", __name__)
 
@@ -35,10 +42,31 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+def _allowed() -> None:
+    """GATEWAY_METRICS_TOKEN set: `Authorization: Bearer <it>` (constant-time compare), else 401.
+    Not set: loopback clients only in production (403 for others); open in development."""
+    settings = current_app.extensions["gateway"].settings
+    if settings.metrics_token:
+        scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), settings.metrics_token.encode()):
+            raise Unauthenticated("send Authorization: Bearer <GATEWAY_METRICS_TOKEN>")
+        return
+    if settings.production and not _loopback(request.remote_addr):
+        raise Forbidden("/metrics answers loopback clients only (set GATEWAY_METRICS_TOKEN to "
+                        "scrape it from elsewhere)")
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 @bp.get("/metrics")
 def metrics():
-    from flask import current_app
-
+    _allowed()
     return Response(current_app.extensions["metrics"].output(), mimetype=CONTENT_TYPE_LATEST)
 
 

@@ -3,7 +3,8 @@
 The token endpoint's errors carry the members of RFC 6749 §5.2 (`error`,
 `error_description`) inside the gateway's usual problem+json body, so that both
 OAuth client libraries and the API conventions ("every error is problem+json")
-are served; a rate-limited request is the usual 429 with `Retry-After`.
+are served; a throttled request (too many failures of one client id from one
+address) is the usual 429 with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -87,8 +88,7 @@ def token():
             client_id=client_id,
             client_secret=client_secret,
             scope=form.get("scope"),
-            remote_addr=request.remote_addr,
-            issuer=clients.issuer(gw, request.host_url),
+            remote_addr=request.remote_addr,  # the client's, behind GATEWAY_TRUSTED_PROXIES hops
         )
     except clients.OAuthError as exc:
         return _error(exc)
@@ -105,4 +105,4 @@ def jwks():
 @bp.get("/.well-known/oauth-authorization-server")
 def server_metadata():
     gw = gateway()
-    return jsonify(clients.metadata(gw, clients.issuer(gw, request.host_url)))
+    return jsonify(clients.metadata(gw, clients.issuer(gw)))  # GATEWAY_ISSUER, never the Host header

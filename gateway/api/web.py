@@ -102,18 +102,11 @@ def demo_profile():
 # -- the DPO console -------------------------------------------------------------------------
 
 
-# inline styles only for the Art. 30 report, which the console shows from a blob: URL
-CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-               "img-src 'self' data:; connect-src 'self'; frame-src blob:; frame-ancestors 'none'; "
-               "base-uri 'none'; form-action 'self'; object-src 'none'")
-
-
 @bp.get("/console")
 def console_page():
-    """A page that handles a DPO's client secret: no framing, no foreign scripts, no caching."""
-    return render_template("console.html"), 200, {
-        "Cache-Control": "no-store", "Content-Security-Policy": CONSOLE_CSP,
-        "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
+    """A page that handles a DPO's client secret: no framing, no foreign scripts, no caching
+    (the headers, its Content-Security-Policy among them, are set in api/__init__.py)."""
+    return render_template("console.html"), 200, {"Cache-Control": "no-store"}
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -13,20 +13,21 @@ from __future__ import annotations
 import functools
 import hmac
 import json
+import math
 import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from sqlalchemy import Select, bindparam, delete, select
+from sqlalchemy import Select, bindparam, case, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..core import limits
 from ..core.actor import CLI, Actor
 from ..core.errors import (
     Conflict,
@@ -41,8 +42,9 @@ from ..core.timefmt import iso as _iso
 from ..security import jwt
 from ..security.secrets import load_key
 from ..security.tokens import digest, new_id, new_secret
-from ..store.auth_models import Client, SigningKey, TokenFailure
+from ..store.auth_models import Client, SigningKey
 from ..store.db import upsert_insert
+from ..store.limit_models import TokenThrottle
 from . import audit
 from .context import Gateway
 
@@ -287,9 +289,10 @@ def jwks(gw: Gateway) -> dict:
 # --- the token endpoint ------------------------------------------------------
 
 
-def issuer(gw: Gateway, host_url: str) -> str:
-    """GATEWAY_ISSUER when set (recommended in production), else the URL the request came to."""
-    return gw.settings.issuer or host_url.rstrip("/")
+def issuer(gw: Gateway) -> str:
+    """GATEWAY_ISSUER (required in production): `iss` and the metadata's URLs never come from a
+    request's Host header."""
+    return gw.settings.issuer
 
 
 def metadata(gw: Gateway, issuer_url: str) -> dict:
@@ -306,59 +309,61 @@ def metadata(gw: Gateway, issuer_url: str) -> dict:
     }
 
 
-@dataclass(frozen=True)
-class _Buckets:
-    keys: tuple[str, ...]
-    limits: Mapping[str, int]
+# Throttling failed client authentication (the OAuth 2.0 Security BCP, RFC 9700).
+# Failures count per (client id, address) pair, never per client id or per address alone:
+# wrong secrets sent from one address cannot stop the right secret sent from another, and
+# random client ids from one address only ever lock their own (id, address) pairs. After
+# GATEWAY_TOKEN_FREE_FAILURES failures in a row each further one locks the pair for twice as
+# long (1, 2, 4 ... seconds, at most GATEWAY_TOKEN_MAX_LOCK); a success clears the pair.
+THROTTLE_FORGET = timedelta(days=1)  # a pair without failures for this long starts over
 
 
-def _buckets(gw: Gateway, client_id: str | None, remote_addr: str | None) -> _Buckets:
-    """Failure counters per client id and per address, under keyed hashes (no raw addresses)."""
-    limits = {}
-    if client_id:
-        limits["c:" + gw.pseudonymize(f"oauth-client:{client_id}")] = gw.settings.token_failures_per_client
-    if remote_addr:
-        limits["a:" + gw.pseudonymize(f"oauth-address:{remote_addr}")] = \
-            gw.settings.token_failures_per_address
-    return _Buckets(tuple(limits), limits)
+def _pair(gw: Gateway, client_id: str | None, remote_addr: str | None) -> str:
+    """The pair's keyed hash: no raw client id or address is stored."""
+    return gw.pseudonymize(f"oauth-pair\x00{client_id or ''}\x00{remote_addr or ''}")
 
 
-def _window(gw: Gateway, now: datetime) -> tuple[datetime, int]:
-    """The current fixed window's start and the seconds until it ends."""
-    size = gw.settings.token_failure_window_seconds
-    ts = int(now.timestamp())
-    start = ts - ts % size
-    return datetime.fromtimestamp(start, UTC), max(1, start + size - ts)
+def _check_throttle(gw: Gateway, pair: str, now: datetime) -> None:
+    with gw.db.query() as conn:
+        locked_until = conn.execute(select(TokenThrottle.locked_until).where(
+            TokenThrottle.pair == pair)).scalar_one_or_none()
+    if locked_until is not None and locked_until > now:
+        retry_after = max(1, math.ceil((locked_until - now).total_seconds()))
+        log.warning("token.throttled", retry_after=retry_after)
+        raise RateLimited("too many failed token requests for this client from this address; "
+                          "try again later", retry_after=retry_after)
 
 
-def _check_rate(gw: Gateway, buckets: _Buckets, now: datetime) -> None:
-    if not buckets.keys:
-        return
-    start, retry_after = _window(gw, now)
-    with gw.db.read() as s:
-        rows = s.execute(select(TokenFailure.bucket, TokenFailure.count).where(
-            TokenFailure.bucket.in_(buckets.keys), TokenFailure.window_start == start))
-        if any(count >= buckets.limits[bucket] for bucket, count in rows):
-            log.warning("token.rate_limited", retry_after=retry_after)
-            raise RateLimited("too many failed token requests; try again later",
-                              retry_after=retry_after)
-
-
-def _record_failure(gw: Gateway, buckets: _Buckets, now: datetime) -> None:
-    if not buckets.keys:
-        return
-    start, _ = _window(gw, now)
+def _record_failure(gw: Gateway, pair: str, now: datetime) -> None:
+    """One more failure in a row for the pair, and its lock (one upsert, safe across workers)."""
     insert = upsert_insert(gw.db.dialect)
+    stale = TokenThrottle.last_failure_at < now - THROTTLE_FORGET
+    stmt = insert(TokenThrottle).values(pair=pair, failures=1, last_failure_at=now, locked_until=None)
+    stmt = stmt.on_conflict_do_update(index_elements=["pair"], set_={
+        "failures": case((stale, 1), else_=TokenThrottle.failures + 1),
+        "last_failure_at": now,
+    }).returning(TokenThrottle.failures)
+    settings = gw.settings
     with gw.db.write() as s:
-        s.execute(delete(TokenFailure).where(TokenFailure.window_start < start))
-        for bucket in sorted(buckets.keys):
-            stmt = insert(TokenFailure).values(bucket=bucket, window_start=start, count=1)
-            s.execute(stmt.on_conflict_do_update(
-                index_elements=["bucket", "window_start"], set_={"count": TokenFailure.count + 1}))
+        s.execute(delete(TokenThrottle).where(stale, TokenThrottle.pair != pair))
+        failures = s.execute(stmt).scalar_one()
+        lock = limits.backoff_seconds(failures, settings.token_free_failures,
+                                      settings.token_max_lock_seconds)
+        if lock:
+            s.execute(update(TokenThrottle).where(TokenThrottle.pair == pair)
+                      .values(locked_until=now + timedelta(seconds=lock)))
 
 
-def _invalid_client(gw: Gateway, buckets: _Buckets, now: datetime, description: str) -> OAuthError:
-    _record_failure(gw, buckets, now)
+def _clear_throttle(gw: Gateway, pair: str) -> None:
+    with gw.db.query() as conn:
+        known = conn.execute(select(TokenThrottle.pair).where(TokenThrottle.pair == pair)).first()
+    if known is not None:
+        with gw.db.write() as s:
+            s.execute(delete(TokenThrottle).where(TokenThrottle.pair == pair))
+
+
+def _invalid_client(gw: Gateway, pair: str, now: datetime, description: str) -> OAuthError:
+    _record_failure(gw, pair, now)
     log.info("token.refused", error="invalid_client")
     return OAuthError("invalid_client", description, status=401)
 
@@ -371,18 +376,17 @@ def issue_token(
     client_secret: str | None,
     scope: str | None,
     remote_addr: str | None,
-    issuer: str,
 ) -> dict:
     """The client-credentials grant: authenticate the client, narrow the scope, sign a token.
 
-    Failed client authentications count against the client id and the address;
-    past the limit every attempt is a 429 until the window ends.
+    Failed client authentications count against the (client id, address) pair; while the
+    pair is locked (growing delays, see above) its attempts are a 429 with Retry-After.
     """
     now = gw.now()
-    buckets = _buckets(gw, client_id, remote_addr)
-    _check_rate(gw, buckets, now)
+    pair = _pair(gw, client_id, remote_addr)
+    _check_throttle(gw, pair, now)
     if not client_id or not client_secret:
-        raise _invalid_client(gw, buckets, now, "client authentication is required "
+        raise _invalid_client(gw, pair, now, "client authentication is required "
                               "(HTTP Basic, or client_id and client_secret in the body)")
     lookup = _id_or_none(client_id, 40)
     with gw.db.read() as s:
@@ -390,8 +394,9 @@ def issue_token(
     stored = client.secret_hash if client is not None else _hash_secret("")
     matches = _secret_matches(client_secret, stored)  # compared even for unknown ids
     if client is None or not matches or client.revoked_at is not None:
-        raise _invalid_client(gw, buckets, now, "the client is unknown, revoked, "
+        raise _invalid_client(gw, pair, now, "the client is unknown, revoked, "
                               "or the secret is wrong")
+    _clear_throttle(gw, pair)
     if not grant_type:
         raise OAuthError("invalid_request", "grant_type is required")
     if grant_type != GRANT_TYPE:
@@ -410,7 +415,7 @@ def issue_token(
     iat = int(now.timestamp())
     ttl = gw.settings.token_ttl_seconds
     claims = {
-        "iss": issuer,
+        "iss": issuer(gw),
         "sub": client.id,
         "aud": gw.settings.audience,
         "iat": iat,
@@ -442,9 +447,7 @@ def _deny(gw: Gateway, actor: Actor, **data: Any) -> None:
     log.info("access.denied", actor=actor.id, **data)
 
 
-def authenticate_bearer(
-    gw: Gateway, authorization: str, scope: str | None, *, issuer: str | None = None
-) -> Actor:
+def authenticate_bearer(gw: Gateway, authorization: str, scope: str | None) -> Actor:
     """The client behind `Authorization: Bearer ...`, with `scope` checked.
 
     401 for a missing, malformed, expired or foreign token or a revoked client;
@@ -455,12 +458,10 @@ def authenticate_bearer(
     if peek is None:
         raise Unauthenticated("the bearer token is not a signed JWT")
     settings = gw.settings
-    own_issuer = issuer or settings.issuer
+    own_issuer = issuer(gw)
     from_idp = settings.idp_enabled and settings.idp_issuer != own_issuer
     if from_idp and peek[1].get("iss") == settings.idp_issuer:
         actor = _idp_actor(gw, token)
-    elif own_issuer is None:
-        raise Unauthenticated("the gateway has no issuer to check tokens against")
     else:
         actor = _local_actor(gw, token, own_issuer)
     if scope is not None and scope not in actor.scopes:
@@ -497,10 +498,24 @@ def _verified_claims(gw: Gateway, token: str, own_issuer: str, now: datetime) ->
                                 audience=gw.settings.audience, now=ts)
         except jwt.TokenInvalid as exc:
             raise Unauthenticated(str(exc)) from exc
+    _check_lifetime(gw, claims, ts)
     if len(cache) >= TOKEN_CACHE_SIZE:
         cache.clear()  # many distinct tokens in a minute: start over rather than track ages
     cache[(own_issuer, token)] = (claims, ts, min(int(claims["exp"]), ts + TOKEN_CACHE_SECONDS))
     return claims
+
+
+def _check_lifetime(gw: Gateway, claims: Mapping[str, Any], now: int) -> None:
+    """Whatever a holder of a signing key signs, a token is never valid longer than the
+    configured lifetime (GATEWAY_TOKEN_TTL, plus the clock-skew leeway), nor issued later
+    than now."""
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (iat, exp)):
+        raise Unauthenticated("the token's iat and exp must be whole seconds")
+    if iat > now + jwt.LEEWAY_SECONDS:
+        raise Unauthenticated("the token was issued in the future")
+    if exp - iat > gw.settings.token_ttl_seconds + jwt.LEEWAY_SECONDS:
+        raise Unauthenticated("the token is valid for longer than this gateway issues tokens for")
 
 
 @functools.cache

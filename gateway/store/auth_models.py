@@ -1,4 +1,4 @@
-"""Service authentication: OAuth2 clients, token-signing keys, token-endpoint failure counters."""
+"""Service authentication: OAuth2 clients and token-signing keys (throttles: limit_models)."""
 
 from __future__ import annotations
 
@@ -47,11 +47,3 @@ class SigningKey(Base):
     created_at: Mapped[datetime]
     retired_at: Mapped[datetime | None]
 
-
-class TokenFailure(Base):
-    """Failed token requests per bucket (keyed hash of a client id or an address) and window."""
-
-    __tablename__ = "token_failures"
-    bucket: Mapped[str] = mapped_column(String(80), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(primary_key=True, index=True)
-    count: Mapped[int]

@@ -1,7 +1,7 @@
 """Fixtures for service authentication: clients, their tokens, and forged tokens.
 
-The Flask test client talks to `http://localhost`, so that is the issuer of the
-tokens it gets (GATEWAY_ISSUER is not set in tests).
+The Flask test client talks to `http://localhost`, and the tests' GATEWAY_ISSUER
+(tests/conftest.py) is that URL.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ def token_for(gw):
         return clients.issue_token(
             gw, grant_type="client_credentials", client_id=credentials["client_id"],
             client_secret=credentials["client_secret"], scope=scope, remote_addr="127.0.0.1",
-            issuer=ISSUER,
         )["access_token"]
 
     return token

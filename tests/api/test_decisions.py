@@ -640,7 +640,7 @@ def backend_gateway(app_config, policy_dir, tmp_path):
         c = clients.create_client(gw, "reco-test", list(ALL_SCOPES), ["personalization"])
         token = clients.issue_token(gw, grant_type="client_credentials", client_id=c["client_id"],
                                     client_secret=c["client_secret"], scope=None,
-                                    remote_addr="127.0.0.1", issuer=ISSUER)["access_token"]
+                                    remote_addr="127.0.0.1")["access_token"]
         return SimpleNamespace(gw=gw, client=application.test_client(), url=url,
                                headers={"Authorization": f"Bearer {token}"})
 

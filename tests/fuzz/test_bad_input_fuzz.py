@@ -60,7 +60,7 @@ def creds(gw, banner):
     client = clients.create_client(gw, "fuzz", list(clients.SCOPES), list(gw.policy.purpose_ids))
     token = clients.issue_token(gw, grant_type="client_credentials", client_id=client["client_id"],
                                 client_secret=client["client_secret"], scope=None,
-                                remote_addr="127.0.0.1", issuer="http://localhost")["access_token"]
+                                remote_addr="127.0.0.1")["access_token"]
     return {"banner": banner, "service": {"Authorization": f"Bearer {token}"}, None: {}}
 
 

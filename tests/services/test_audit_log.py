@@ -123,8 +123,8 @@ def bearer(gw):
         made = clients.create_client(gw, "dpo", list(scopes), list(purposes))
         token = clients.issue_token(
             gw, grant_type="client_credentials", client_id=made["client_id"],
-            client_secret=made["client_secret"], scope=None, remote_addr="127.0.0.1",
-            issuer="http://localhost")["access_token"]
+            client_secret=made["client_secret"], scope=None,
+            remote_addr="127.0.0.1")["access_token"]
         return {"Authorization": f"Bearer {token}"}
 
     return make

@@ -106,8 +106,10 @@ def test_cli_demo_setup_with_the_demo_off_does_nothing(app_config):
     ({"GATEWAY_DEMO": "off"}, False, ("http://127.0.0.1:8000", "http://localhost:8000")),
     ({"GATEWAY_DEMO_ORIGINS": " https://demo.example ,http://127.0.0.1:8000,"}, True,
      ("https://demo.example", "http://127.0.0.1:8000")),
-    ({"GATEWAY_ENV": "production"}, False, ("http://127.0.0.1:8000", "http://localhost:8000")),
-    ({"GATEWAY_ENV": "production", "GATEWAY_DEMO": "false"}, False,
+    ({"GATEWAY_ENV": "production", "GATEWAY_ISSUER": "https://consent.example"}, False,
+     ("http://127.0.0.1:8000", "http://localhost:8000")),
+    ({"GATEWAY_ENV": "production", "GATEWAY_ISSUER": "https://consent.example", "GATEWAY_DEMO": "false"},
+     False,
      ("http://127.0.0.1:8000", "http://localhost:8000")),
 ])
 def test_demo_settings(environ, demo_on, origins):

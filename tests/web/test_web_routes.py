@@ -33,7 +33,7 @@ def token(gw):
         creds = clients.create_client(gw, "dpo", list(scopes))
         issued = clients.issue_token(gw, grant_type="client_credentials", client_id=creds["client_id"],
                                      client_secret=creds["client_secret"], scope=None,
-                                     remote_addr="127.0.0.1", issuer=ISSUER)
+                                     remote_addr="127.0.0.1")
         return {"Authorization": f"Bearer {issued['access_token']}"}, creds["client_id"]
 
     return make

@@ -339,6 +339,8 @@
   function injectStyle() {
     if (document.getElementById('cg-style')) { return; }
     var style = el('style', {id: 'cg-style'});
+    // a page with a nonce-based Content-Security-Policy gives its nonce to this script tag
+    if (script && script.nonce) { style.nonce = script.nonce; }
     style.textContent = STYLE;
     (document.head || document.documentElement).appendChild(style);
   }
