@@ -33,6 +33,11 @@ TRICKY = {
 }
 
 
+def _sealed(body: dict) -> dict:
+    """The event with its `hash`, as the gateway stores it."""
+    return {**body, "hash": chain.event_hash(body)}
+
+
 def sign_manifest(manifest: dict, key: Ed25519PrivateKey) -> dict:
     unsigned = {k: v for k, v in manifest.items() if k != "signature"}
     return {**unsigned, "signature": signing.AuditSigner(key).sign(chain.canonical(unsigned))}
@@ -47,7 +52,7 @@ def build(datas: list[dict], key: Ed25519PrivateKey, *, seqs: list[int] | None =
         body = {**data, "seq": seq, "at": f"2026-11-30T10:00:{n % 60:02d}.000000Z",
                 "type": "consent.recorded", "actor": "prop_test",
                 "subject": "ps_" + hashlib.sha256(str(seq).encode()).hexdigest()[:20], "prev_hash": prev}
-        event = chain.seal(body)
+        event = _sealed(body)
         lines.append(chain.export_line(event))
         prev = event["hash"]
     return lines + [manifest_line(lines, key, filters=filters)]
@@ -81,7 +86,7 @@ def with_manifest(lines: list[bytes], **fields) -> list[bytes]:
 
 def changed(line: bytes, rehash: bool = False, **fields) -> bytes:
     event = {**json.loads(line), **fields}
-    return chain.export_line(chain.seal({k: v for k, v in event.items() if k != "hash"}) if rehash else event)
+    return chain.export_line(_sealed({k: v for k, v in event.items() if k != "hash"}) if rehash else event)
 
 
 # -- the tampering cases -----------------------------------------------------------------------

@@ -61,7 +61,7 @@ def service(gw, client):
     created = clients.create_client(gw, "backend", SCOPES, ["personalization"])
     token = clients.issue_token(gw, grant_type="client_credentials", client_id=created["client_id"],
                                 client_secret=created["client_secret"], scope=None,
-                                remote_addr="127.0.0.1", issuer="http://localhost")
+                                remote_addr="127.0.0.1")
     return {"Authorization": f"Bearer {token['access_token']}"}
 
 
