@@ -47,7 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     gw = Gateway(
         settings=settings,
         db=Database.from_url(settings.database_url),
-        policy=policy,
+        loaded_policy=policy,
         policy_files=files,
         pseudonymize=Pseudonymizer(
             load_key(settings.pseudonym_key, "GATEWAY_PSEUDONYM_KEY", settings.instance_dir,

@@ -32,7 +32,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _needs_policy(gw: Gateway) -> None:
-    if gw.policy is None:
+    if gw.loaded_policy is None:
         _fail(f"the policy in {gw.settings.policy_dir} is invalid; run "
               "'flask --app gateway policy check' to see why")
 

@@ -82,4 +82,4 @@ def backoff_seconds(failures: int, free: int, cap: int) -> int:
     exponent = failures - free - 1
     if exponent >= cap.bit_length():
         return cap
-    return min(cap, 2 ** exponent)
+    return min(cap, 1 << exponent)

@@ -97,10 +97,10 @@ def seal(gw: Gateway, *, wait: bool = True) -> int:
 def seal_soon(gw: Gateway) -> None:
     """After a response is sent: seal at most once per interval per process, never waiting."""
     interval = gw.settings.audit_seal_interval
-    last = gw.state.get("audit_sealed_at", 0.0)
+    last = gw.caches.audit_sealed_at
     if time.monotonic() - last < interval:
         return
-    gw.state["audit_sealed_at"] = time.monotonic()
+    gw.caches.audit_sealed_at = time.monotonic()
     seal(gw, wait=False)
 
 
@@ -114,11 +114,11 @@ def _row_event(row) -> dict[str, Any]:
 
 
 def signer(gw: Gateway) -> signing.AuditSigner:
-    found = gw.state.get("audit_signer")
+    found = gw.caches.audit_signer
     if found is None:
         found = signing.load_signer(gw.settings.audit_signing_key, gw.settings.instance_dir,
                                     production=gw.settings.production)
-        gw.state["audit_signer"] = found
+        gw.caches.audit_signer = found
     return found
 
 
@@ -148,7 +148,7 @@ def rotate_key(gw: Gateway, actor: Actor | str) -> dict:
     with gw.db.write() as s:
         register_key(gw, s, old)
     new = signing.rotate_instance_key(gw.settings.instance_dir)
-    gw.state["audit_signer"] = new
+    gw.caches.audit_signer = new
     with gw.db.write() as s:
         register_key(gw, s, new)
         record(s, "key.rotated", actor=actor, at=gw.now(), key="audit", previous_key_id=old.key_id,

@@ -195,11 +195,11 @@ def revoke_client(gw: Gateway, client_id: str, actor: Actor = CLI) -> dict:
 
 def _passphrase(gw: Gateway) -> bytes:
     """The secret that encrypts the private keys at rest (env, or instance/ in development)."""
-    passphrase = gw.state.get("signing_key_passphrase")
+    passphrase = gw.caches.signing_key_passphrase
     if passphrase is None:
         passphrase = load_key(gw.settings.signing_key_passphrase, "GATEWAY_SIGNING_KEY_PASSPHRASE",
                               gw.settings.instance_dir, production=gw.settings.production)
-        gw.state["signing_key_passphrase"] = passphrase
+        gw.caches.signing_key_passphrase = passphrase
     return passphrase
 
 
@@ -246,7 +246,7 @@ def _published(gw: Gateway, key: SigningKey, now: datetime) -> bool:
 
 def _signer(gw: Gateway) -> tuple[SigningKey, jwt.PrivateKey]:
     key = _active_key(gw)
-    cache = gw.state.setdefault("signing_keys", {})
+    cache = gw.caches.signing_keys
     private = cache.get(key.kid)
     if private is None:
         private = jwt.load_private_key(key.private_key_pem, _passphrase(gw))
@@ -480,7 +480,7 @@ def _verified_claims(gw: Gateway, token: str, own_issuer: str, now: datetime) ->
     is still read on every request (`_local_actor`), so revocation is immediate.
     """
     ts = int(now.timestamp())
-    cache: dict = gw.state.setdefault("verified_tokens", {})
+    cache = gw.caches.verified_tokens
     hit = cache.get((own_issuer, token))
     if hit is not None:
         claims, checked, until = hit
@@ -573,7 +573,7 @@ def fetch_jwks(url: str) -> dict:
 
 def _idp_keys(gw: Gateway, *, refresh: bool = False) -> dict[str, dict]:
     """The IdP's keys by kid, cached for a few minutes; refetched (rate-limited) on a miss."""
-    cached = gw.state.get("idp_jwks")
+    cached = gw.caches.idp_jwks
     age = time.monotonic() - cached[0] if cached else None
     stale = age is None or age > IDP_JWKS_TTL_SECONDS or (refresh and age > IDP_JWKS_MIN_REFRESH_SECONDS)
     if not stale:
@@ -590,7 +590,7 @@ def _idp_keys(gw: Gateway, *, refresh: bool = False) -> dict[str, dict]:
             k["kid"]: k for k in document["keys"]
             if isinstance(k, dict) and isinstance(k.get("kid"), str) and k.get("use", "sig") == "sig"
         }
-        gw.state["idp_jwks"] = (time.monotonic(), keys)
+        gw.caches.idp_jwks = (time.monotonic(), keys)
         return keys
 
 

@@ -40,7 +40,7 @@ def ensure_stored(gw: Gateway, session: Transaction) -> str:
     the version is stored once the transaction that stored it has committed.
     """
     version = gw.policy.version
-    if gw.state.get("policy_stored") == version:
+    if gw.caches.policy_stored == version:
         return version
     now = gw.now()
     repo = PolicyRepository(session)
@@ -49,7 +49,7 @@ def ensure_stored(gw: Gateway, session: Transaction) -> str:
         audit.record(session, "policy.loaded", actor="system", at=now, policy_version=version)
 
     def remember() -> None:
-        gw.state["policy_stored"] = version
+        gw.caches.policy_stored = version
 
     repo.after_commit(remember)
     return version

@@ -52,9 +52,9 @@ def hit(gw: Gateway, name: str, property_id: str, remote_addr: str | None) -> No
 
 
 def _sweep_due(gw: Gateway) -> bool:
-    last = gw.state.get("rate_sweep_at", 0.0)
+    last = gw.caches.rate_sweep_at
     now = time.monotonic()
     if now - last < SWEEP_SECONDS:
         return False
-    gw.state["rate_sweep_at"] = now
+    gw.caches.rate_sweep_at = now
     return True

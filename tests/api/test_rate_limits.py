@@ -139,7 +139,7 @@ def test_expired_windows_are_swept(limited):
     with freeze_time(START) as clock:
         get_state(api, key)
         clock.tick(120)
-        gw.state.pop("rate_sweep_at", None)
+        gw.caches.rate_sweep_at = 0.0
         get_state(api, key)
     with gw.db.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM rate_counters")).scalar_one() == 1
