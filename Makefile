@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test install lint clean bench
+.PHONY: run test install lint clean bench bench-compare
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: install
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# the same benchmark of another revision and of this checkout, alternating: BEFORE=<rev>
+bench-compare: install
+	$(BIN)/python bench/compare.py --before $(BEFORE) $(if $(ROUNDS),--rounds $(ROUNDS)) -- $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check gateway tests
