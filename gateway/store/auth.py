@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Select, bindparam, case, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .auth_models import Client, SigningKey
@@ -27,6 +28,9 @@ from .limit_models import TokenThrottle
 
 CLIENT_ID_LENGTH = 40  # PublicId
 KID_LENGTH = 64
+
+# what `upsert_insert` builds: either dialect's INSERT with ON CONFLICT
+_Upsert = postgresql.Insert | sqlite.Insert
 
 
 def _plausible(value: object, max_length: int) -> str | None:
@@ -154,15 +158,14 @@ class AuthRepository:
         how many in a row. A pair whose last failure is older than `forget_before` starts over
         at 1, and other such pairs are deleted."""
         stale = TokenThrottle.last_failure_at < forget_before
-        insert = upsert_insert(self._dialect())
-        stmt = insert(TokenThrottle).values(pair=pair, failures=1, last_failure_at=now,
-                                            locked_until=None)
-        stmt = stmt.on_conflict_do_update(index_elements=["pair"], set_={
+        insert = cast(_Upsert, upsert_insert(self._dialect())(TokenThrottle))
+        stmt = insert.values(pair=pair, failures=1, last_failure_at=now, locked_until=None)
+        upsert = stmt.on_conflict_do_update(index_elements=["pair"], set_={
             "failures": case((stale, 1), else_=TokenThrottle.failures + 1),
             "last_failure_at": now,
         }).returning(TokenThrottle.failures)
         self.s.execute(delete(TokenThrottle).where(stale, TokenThrottle.pair != pair))
-        return int(self.s.execute(stmt).scalar_one())
+        return int(self.s.execute(upsert).scalar_one())
 
     def lock(self, pair: str, until: datetime) -> None:
         self.s.execute(update(TokenThrottle).where(TokenThrottle.pair == pair)
