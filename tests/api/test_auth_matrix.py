@@ -223,6 +223,26 @@ def test_wrong_issuer_audience_or_claims_are_401(client, gw, creds, forge, auth,
 
 
 @rows
+def test_a_token_of_another_kind_is_401(client, gw, creds, auth, row):
+    """Signed with the gateway's own key and carrying every claim of an access token, but its
+    header names another kind of token (a subject token, say): never a bearer token."""
+    credentials = creds(row)
+    now = int(gw.now().timestamp())
+
+    def signed(typ):
+        claims = {"iss": "http://localhost", "sub": credentials["client_id"], "aud": "consent-gateway",
+                  "iat": now, "exp": now + 300, "jti": jwt.new_jti(),
+                  "client_id": credentials["client_id"], "scope": " ".join(credentials["scopes"])}
+        return keys.sign(gw, claims, typ=typ)
+
+    assert call(client, row, auth(signed("at+jwt"))).status_code < 300  # the control: it would pass
+    for typ in ("subject+jwt", "application/subject+jwt", "jwt"):
+        r = call(client, row, auth(signed(typ)))
+        assert_401(r)
+        assert "typ" in r.json["detail"]
+
+
+@rows
 def test_revoked_client_is_401(client, gw, creds, token_for, auth, row):
     credentials = creds(row)
     token = token_for(credentials)
