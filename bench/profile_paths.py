@@ -38,11 +38,11 @@ BASE_URL = f"http://{run.HOST}:{run.GATEWAY_PORT}"
 
 # phase -> (file suffix, function name) whose inclusive CPU time it is
 PHASES: list[tuple[str, tuple[str, str]]] = [
-    ("bearer auth (clients.authenticate_bearer)", ("gateway/services/clients.py", "authenticate_bearer")),
+    ("bearer auth (bearer.authenticate_bearer)", ("gateway/services/auth/bearer.py", "authenticate_bearer")),
     ("  JWT verify (security/jwt.decode)", ("gateway/security/jwt.py", "decode")),
     ("    JsonWebKey.import_key", ("authlib/jose/rfc7517/jwk.py", "import_key")),
-    ("  signing-key + client rows (clients._local_actor minus JWT)",
-     ("gateway/services/clients.py", "_local_actor")),
+    ("  signing-key + client rows (bearer._local_actor minus JWT)",
+     ("gateway/services/auth/bearer.py", "_local_actor")),
     ("property-key auth (properties.authenticate)", ("gateway/services/properties.py", "authenticate")),
     ("consent state read (consent.current_state)", ("gateway/services/consent.py", "current_state")),
     ("consent write (consent._record)", ("gateway/services/consent.py", "_record")),

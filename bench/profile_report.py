@@ -76,12 +76,12 @@ def either(*tests: Callable) -> Callable[[tuple[Frame, ...]], bool]:
 # request phases, outermost first (inclusive shares)
 PHASES: list[tuple[str, Callable]] = [
     ("gunicorn + werkzeug outside the Flask app (accept, parse, write, close)", outside_app),
-    ("bearer authentication (clients.authenticate_bearer: one read transaction)",
-     has("authenticate_bearer", "gateway/services/clients.py")),
+    ("bearer authentication (bearer.authenticate_bearer: one read transaction)",
+     has("authenticate_bearer", "gateway/services/auth/bearer.py")),
     ("  JWT verify (security/jwt.decode, incl. the signing-key lookup it calls back)",
      has("decode", "gateway/security/jwt.py")),
-    ("    signing-key row lookup (clients._local_actor.find_key)",
-     has("find_key", "gateway/services/clients.py")),
+    ("    signing-key row lookup (keys.verification_key)",
+     has("verification_key", "gateway/services/auth/keys.py")),
     ("property-key authentication (properties.authenticate: one read transaction)",
      has("authenticate", "gateway/services/properties.py")),
     ("consent state (services/consent.py current_state)",

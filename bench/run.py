@@ -454,7 +454,8 @@ def make_app(env: dict[str, str]):
 
 def prepare(gw) -> dict[str, Any]:
     """What an operator does once: the policy stored, a banner property, two service clients."""
-    from gateway.services import clients, properties
+    from gateway.services import properties
+    from gateway.services.auth import clients
     from gateway.services.policy import ensure_stored
 
     with gw.db.write() as s:

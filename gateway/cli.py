@@ -110,7 +110,7 @@ clients_cli = AppGroup("clients", help="Service clients (OAuth2 client credentia
               help="A purpose of the policy the client may use (repeat for more).")
 def clients_create(name: str, scopes: tuple[str, ...], purposes: tuple[str, ...]) -> None:
     """Create a client; prints its id and its secret (shown once)."""
-    from .services import clients
+    from .services.auth import clients
 
     gw = _gw()
     _needs_policy(gw)
@@ -126,7 +126,7 @@ def clients_create(name: str, scopes: tuple[str, ...], purposes: tuple[str, ...]
 @clients_cli.command("list")
 def clients_list() -> None:
     """Every client with its scopes and purposes (never the secrets)."""
-    from .services import clients
+    from .services.auth import clients
 
     _echo_json(clients.list_clients(_gw()))
 
@@ -135,7 +135,7 @@ def clients_list() -> None:
 @click.argument("client_id")
 def clients_rotate_secret(client_id: str) -> None:
     """A new secret for the client (shown once); the old one stops working at once."""
-    from .services import clients
+    from .services.auth import clients
 
     try:
         _echo_json(clients.rotate_secret(_gw(), client_id))
@@ -147,7 +147,7 @@ def clients_rotate_secret(client_id: str) -> None:
 @click.argument("client_id")
 def clients_revoke(client_id: str) -> None:
     """No new tokens, and the client's unexpired tokens are refused from now on."""
-    from .services import clients
+    from .services.auth import clients
 
     try:
         _echo_json(clients.revoke_client(_gw(), client_id))
@@ -161,10 +161,10 @@ keys_cli = AppGroup("keys", help="Token signing keys.")
 @keys_cli.command("rotate")
 def keys_rotate() -> None:
     """A new signing key; tokens signed with the previous one stay valid until they expire."""
-    from .services import clients
+    from .services.auth import keys
 
     try:
-        _echo_json(clients.rotate_signing_key(_gw()))
+        _echo_json(keys.rotate_signing_key(_gw()))
     except GatewayError as exc:
         _fail(_explain(exc))
 

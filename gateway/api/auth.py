@@ -10,7 +10,8 @@ from flask import current_app, g, request
 from ..core.actor import Actor
 from ..core.errors import Unauthenticated
 from ..core.limits import LIMIT_NAMES
-from ..services import clients, properties, rate_limits
+from ..services import properties, rate_limits
+from ..services.auth import bearer, clients
 from ..services.context import Gateway
 
 
@@ -33,7 +34,7 @@ def _authenticate(scope: str | None, property_ok: bool, limit: str | None = None
         return actor
     authorization = request.headers.get("Authorization")
     if authorization:
-        return clients.authenticate_bearer(gw, authorization, scope)
+        return bearer.authenticate_bearer(gw, authorization, scope)
     if property_ok:
         raise Unauthenticated("send X-Property-Key (banners) or a bearer token (services)")
     raise Unauthenticated("a bearer token is required")

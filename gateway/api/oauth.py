@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus
 
 from flask import Blueprint, Response, jsonify, request
 
-from ..services import clients
+from ..services.auth import keys, tokens
 from .auth import gateway
 from .errors import problem
 
@@ -40,7 +40,7 @@ TITLES = {
 }
 
 
-def _error(exc: clients.OAuthError) -> Response:
+def _error(exc: tokens.OAuthError) -> Response:
     response = problem(exc.status, TITLES.get(exc.error, "Token request refused"), exc.description,
                        error=exc.error, error_description=exc.description)
     if exc.status == 401:
@@ -66,23 +66,23 @@ def _basic(authorization: str) -> tuple[str | None, str | None]:
 def token():
     gw = gateway()
     if request.mimetype != FORM:
-        return _error(clients.OAuthError("invalid_request", f"the body must be {FORM}"))
+        return _error(tokens.OAuthError("invalid_request", f"the body must be {FORM}"))
     form = request.form
     repeated = [name for name, values in form.lists() if len(values) > 1]
     if repeated:
-        return _error(clients.OAuthError("invalid_request", "repeated parameter: " + ", ".join(repeated)))
+        return _error(tokens.OAuthError("invalid_request", "repeated parameter: " + ", ".join(repeated)))
     authorization = request.headers.get("Authorization", "")
     if authorization.strip().lower().startswith("basic"):
         if "client_secret" in form:
-            return _error(clients.OAuthError(
+            return _error(tokens.OAuthError(
                 "invalid_request", "use one client authentication method, not HTTP Basic and the body"))
         client_id, client_secret = _basic(authorization)
         if form.get("client_id") not in (None, client_id):
-            return _error(clients.OAuthError("invalid_request", "client_id differs from HTTP Basic"))
+            return _error(tokens.OAuthError("invalid_request", "client_id differs from HTTP Basic"))
     else:
         client_id, client_secret = form.get("client_id") or None, form.get("client_secret") or None
     try:
-        result = clients.issue_token(
+        result = tokens.issue_token(
             gw,
             grant_type=form.get("grant_type"),
             client_id=client_id,
@@ -90,14 +90,14 @@ def token():
             scope=form.get("scope"),
             remote_addr=request.remote_addr,  # the client's, behind GATEWAY_TRUSTED_PROXIES hops
         )
-    except clients.OAuthError as exc:
+    except tokens.OAuthError as exc:
         return _error(exc)
     return jsonify(result)
 
 
 @bp.get("/.well-known/jwks.json")
 def jwks():
-    response = jsonify(clients.jwks(gateway()))
+    response = jsonify(keys.jwks(gateway()))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
@@ -105,4 +105,4 @@ def jwks():
 @bp.get("/.well-known/oauth-authorization-server")
 def server_metadata():
     gw = gateway()
-    return jsonify(clients.metadata(gw, clients.issuer(gw)))  # GATEWAY_ISSUER, never the Host header
+    return jsonify(tokens.metadata(gw, keys.issuer(gw)))  # GATEWAY_ISSUER, never the Host header

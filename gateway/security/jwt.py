@@ -94,10 +94,12 @@ def new_jti() -> str:
     return secrets.token_urlsafe(16)
 
 
-def encode(claims: Mapping[str, Any], *, private_key: PrivateKey, kid: str, algorithm: str) -> str:
+def encode(claims: Mapping[str, Any], *, private_key: PrivateKey, kid: str, algorithm: str,
+           typ: str = ACCESS_TOKEN_TYPES[0]) -> str:
+    """A compact JWS of `claims`; the header's `typ` names the token's kind (RFC 8725 §3.11)."""
     if algorithm not in SIGNING_ALGORITHMS:
         raise ValueError(f"unsupported signing algorithm {algorithm!r}")
-    header = {"alg": algorithm, "kid": kid, "typ": "at+jwt"}
+    header = {"alg": algorithm, "kid": kid, "typ": typ}
     token = JsonWebToken([algorithm]).encode(header, dict(claims), private_key)
     return token.decode("ascii")
 

@@ -15,6 +15,7 @@ from ..security.pseudonym import Pseudonymizer
 from ..security.signing import AuditSigner
 from ..settings import Settings
 from ..store.db import Database
+from .auth.idp import IdpKeys
 
 
 def utcnow() -> datetime:
@@ -34,8 +35,8 @@ class Caches:
     # (issuer, token) -> (claims, valid from, valid until) for bearer tokens already verified
     verified_tokens: dict[tuple[str, str], tuple[dict[str, Any], int, int]] = field(
         default_factory=dict)
-    # (fetched at, monotonic seconds; the IdP's signing keys by kid)
-    idp_jwks: tuple[float, dict[str, dict[str, Any]]] | None = None
+    # the organisation's IdP's signing keys, fetched from its JWKS URL (with their own lock)
+    idp_keys: IdpKeys = field(default_factory=IdpKeys)
     # the policy version last recorded in policy_versions by this process
     policy_stored: str | None = None
     # when this process last signed the audit chain's head (monotonic seconds)

@@ -19,7 +19,8 @@ from ..core.timefmt import iso as _iso
 from ..core.view import PermittedView
 from ..security.tokens import new_id
 from ..store.profile_models import Decision
-from . import audit, backend, clients, profiles
+from . import audit, backend, profiles
+from .auth import clients
 from .context import Gateway
 from .policy import ensure_stored
 

@@ -41,7 +41,7 @@ def api(app):
 @pytest.fixture
 def make_client(gw):
     """make_client(scopes, purposes=()) -> {"client_id", "client_secret", "scopes", "purposes"}"""
-    from gateway.services import clients
+    from gateway.services.auth import clients
 
     def make(scopes=("consent:write", "consent:read"), purposes=(), name="backend"):
         return clients.create_client(gw, name, list(scopes), list(purposes))
@@ -52,10 +52,10 @@ def make_client(gw):
 @pytest.fixture
 def token_for(gw):
     """token_for(credentials, scope=None) -> an access token, straight from the service."""
-    from gateway.services import clients
+    from gateway.services.auth import tokens
 
     def token(credentials, scope=None):
-        return clients.issue_token(
+        return tokens.issue_token(
             gw, grant_type="client_credentials", client_id=credentials["client_id"],
             client_secret=credentials["client_secret"], scope=scope, remote_addr="127.0.0.1",
         )["access_token"]

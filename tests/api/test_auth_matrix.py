@@ -21,7 +21,9 @@ from werkzeug.exceptions import HTTPException
 from gateway.api.auth import requires
 from gateway.core.actor import Actor
 from gateway.core.errors import Forbidden, InvalidRequest
-from gateway.services import clients, decisions
+from gateway.security import jwt
+from gateway.services import decisions
+from gateway.services.auth import bearer, clients, keys
 
 
 class Row(NamedTuple):
@@ -172,7 +174,7 @@ def test_expired_token_is_401(client, creds, token_for, auth, row):
 def test_token_from_an_unknown_key_is_401(client, gw, creds, forge, token_for, auth, row):
     credentials = creds(row)
     assert_401(call(client, row, auth(forge(credentials))))  # a fresh key, a kid nobody knows
-    known = clients.jwks(gw)["keys"][0]["kid"]
+    known = keys.jwks(gw)["keys"][0]["kid"]
     assert_401(call(client, row, auth(forge(credentials, header={"kid": known}))))  # known kid, wrong key
     assert_401(call(client, row, auth(forge(credentials, header={"kid": None}))))  # no kid at all
     assert_401(call(client, row, auth(forge(credentials, header={"kid": "k\x00"}))))  # not a kid
@@ -182,7 +184,7 @@ def test_token_from_an_unknown_key_is_401(client, gw, creds, forge, token_for, a
 @rows
 def test_alg_none_is_401(client, gw, creds, forge, auth, row):
     credentials = creds(row)
-    kid = clients.jwks(gw)["keys"][0]["kid"]
+    kid = keys.jwks(gw)["keys"][0]["kid"]
     for alg in ("none", "None", "NONE"):
         assert_401(call(client, row, auth(forge(credentials, header={"alg": alg, "kid": kid},
                                                 unsigned=True))))
@@ -191,8 +193,8 @@ def test_alg_none_is_401(client, gw, creds, forge, auth, row):
 @rows
 def test_hs256_signed_with_the_public_key_is_401(client, gw, creds, forge, auth, row):
     credentials = creds(row)
-    jwk = clients.jwks(gw)["keys"][0]
-    raw = clients.jwt.JsonWebKey.import_key(jwk).get_public_key()
+    jwk = keys.jwks(gw)["keys"][0]
+    raw = jwt.JsonWebKey.import_key(jwk).get_public_key()
     secrets = [
         raw.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw),
         raw.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
@@ -207,7 +209,8 @@ def test_hs256_signed_with_the_public_key_is_401(client, gw, creds, forge, auth,
 def test_wrong_issuer_audience_or_claims_are_401(client, gw, creds, forge, auth, row):
     """Correctly signed with the gateway's own key, but not a token for this gateway."""
     credentials = creds(row)
-    key, private = clients._signer(gw)
+    key = keys.signer(gw)
+    private = key.private_key
 
     def signed(header=None, **claims):
         return forge(credentials, key=private, header={"kid": key.kid, **(header or {})}, **claims)
@@ -217,6 +220,26 @@ def test_wrong_issuer_audience_or_claims_are_401(client, gw, creds, forge, auth,
                 {"iat": int(gw.now().timestamp()) + 3600}, {"scope": 42}):
         assert_401(call(client, row, auth(signed(**bad))))
     assert_401(call(client, row, auth(signed(header={"typ": "JWT"}))))  # not an access token
+
+
+@rows
+def test_a_token_of_another_kind_is_401(client, gw, creds, auth, row):
+    """Signed with the gateway's own key and carrying every claim of an access token, but its
+    header names another kind of token (a subject token, say): never a bearer token."""
+    credentials = creds(row)
+    now = int(gw.now().timestamp())
+
+    def signed(typ):
+        claims = {"iss": "http://localhost", "sub": credentials["client_id"], "aud": "consent-gateway",
+                  "iat": now, "exp": now + 300, "jti": jwt.new_jti(),
+                  "client_id": credentials["client_id"], "scope": " ".join(credentials["scopes"])}
+        return keys.sign(gw, claims, typ=typ)
+
+    assert call(client, row, auth(signed("at+jwt"))).status_code < 300  # the control: it would pass
+    for typ in ("subject+jwt", "application/subject+jwt", "jwt"):
+        r = call(client, row, auth(signed(typ)))
+        assert_401(r)
+        assert "typ" in r.json["detail"]
 
 
 @rows
@@ -235,21 +258,21 @@ def test_rotated_key_is_accepted_until_its_tokens_expire(client, gw, creds, toke
     credentials = creds(row)
     with freeze_time(T0) as frozen:
         old = token_for(credentials)
-        old_kid = clients.jwks(gw)["keys"][0]["kid"]
+        old_kid = keys.jwks(gw)["keys"][0]["kid"]
         frozen.tick(timedelta(minutes=10))
-        rotated = clients.rotate_signing_key(gw)
+        rotated = keys.rotate_signing_key(gw)
         assert rotated["previous_kid"] == old_kid
         new = token_for(credentials)
-        assert {k["kid"] for k in clients.jwks(gw)["keys"]} == {old_kid, rotated["kid"]}
+        assert {k["kid"] for k in keys.jwks(gw)["keys"]} == {old_kid, rotated["kid"]}
         assert call(client, row, auth(old)).status_code < 300
         assert call(client, row, auth(new)).status_code < 300
         frozen.tick(timedelta(minutes=5))  # the old token's exp
         assert_401(call(client, row, auth(old)))
         assert call(client, row, auth(new)).status_code < 300
         frozen.tick(timedelta(minutes=10, seconds=59))  # retired_at + lifetime + 59 s: still published
-        assert len(clients.jwks(gw)["keys"]) == 2
+        assert len(keys.jwks(gw)["keys"]) == 2
         frozen.tick(timedelta(seconds=1))  # retired_at + lifetime + grace: unpublished
-        assert [k["kid"] for k in clients.jwks(gw)["keys"]] == [rotated["kid"]]
+        assert [k["kid"] for k in keys.jwks(gw)["keys"]] == [rotated["kid"]]
 
 
 @rows
@@ -319,8 +342,9 @@ def test_hand_signed_token_with_the_gateway_key_round_trips(gw, creds, forge):
     """The forging helper itself is sound: a token it signs with the real key is accepted."""
     row = ROWS[2]
     credentials = creds(row)
-    key, private = clients._signer(gw)
+    key = keys.signer(gw)
+    private = key.private_key
     token = forge(credentials, key=private, header={"kid": key.kid})
-    actor = clients.authenticate_bearer(gw, f"Bearer {token}", row.scope)
+    actor = bearer.authenticate_bearer(gw, f"Bearer {token}", row.scope)
     assert actor.id == credentials["client_id"] and actor.kind == "client"
     assert isinstance(private, ed25519.Ed25519PrivateKey)

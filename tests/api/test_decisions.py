@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from gateway import create_app
 from gateway.core import explain
-from gateway.services import clients
+from gateway.services.auth import clients, tokens
 from gateway.store.models import AuditEvent
 from gateway.store.profile_models import Decision
 
@@ -638,7 +638,7 @@ def backend_gateway(app_config, policy_dir, tmp_path):
         application.test_client_class = ValidatingClient
         gw = application.extensions["gateway"]
         c = clients.create_client(gw, "reco-test", list(ALL_SCOPES), ["personalization"])
-        token = clients.issue_token(gw, grant_type="client_credentials", client_id=c["client_id"],
+        token = tokens.issue_token(gw, grant_type="client_credentials", client_id=c["client_id"],
                                     client_secret=c["client_secret"], scope=None,
                                     remote_addr="127.0.0.1")["access_token"]
         return SimpleNamespace(gw=gw, client=application.test_client(), url=url,

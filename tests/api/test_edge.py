@@ -8,7 +8,8 @@ import pytest
 
 from gateway import create_app
 from gateway.security import jwt
-from gateway.services import clients, demo
+from gateway.services import demo
+from gateway.services.auth import keys
 from gateway.settings import Settings
 
 BANNER_ORIGIN = "http://localhost"
@@ -156,7 +157,8 @@ def test_production_refuses_to_start_without_an_issuer(app_config):
 
 def signed(gw, credentials, **overrides) -> str:
     """A token signed with the gateway's own active key, as a key holder could sign anything."""
-    key, private = clients._signer(gw)
+    key = keys.signer(gw)
+    private = key.private_key
     now = int(gw.now().timestamp())
     claims = {"iss": "http://localhost", "sub": credentials["client_id"], "aud": "consent-gateway",
               "iat": now, "exp": now + gw.settings.token_ttl_seconds, "jti": jwt.new_jti(),

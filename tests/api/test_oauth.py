@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway import create_app
 from gateway.security import jwt
-from gateway.services import clients
+from gateway.services.auth import bearer, clients, keys
 
 TOKEN = "/oauth/token"
 GRANT = {"grant_type": "client_credentials"}
@@ -180,7 +180,7 @@ def test_two_workers_creating_the_first_key_agree(app_config, gw):
     def run(worker):
         try:
             barrier.wait()
-            found.append(clients._active_key(worker).kid)
+            found.append(keys.active_key(worker).kid)
         except Exception as exc:  # noqa: BLE001 - reported below
             failures.append(exc)
 
@@ -367,7 +367,7 @@ def test_tokens_of_the_organisations_idp_are_accepted(app_config, idp):
                                             "purposes": {"personalization": "granted"}},
                       headers={"Authorization": f"Bearer {idp['sign']({**base, 'scope': 'consent:write'})}"})
         assert post.status_code == 201 and post.json["purposes"][0]["method"] == "api"
-        actor = clients.authenticate_bearer(
+        actor = bearer.authenticate_bearer(
             gw, f"Bearer {idp['sign']({**base, 'scope': 'profile:read', 'purposes': ['ads']})}",
             "profile:read")
         assert actor.id == "idp:shop-backend" and actor.purposes == {"ads"}

@@ -90,11 +90,11 @@ def test_every_banner_endpoint_counts_against_its_own_limit(limited):
 
 def test_services_and_unauthenticated_calls_are_not_counted(limited):
     api, gw, key = limited("state=1/minute")
-    from gateway.services import clients
+    from gateway.services.auth import clients, tokens
 
     made = clients.create_client(gw, "backend", ["consent:read"])
     with freeze_time(START):
-        token = clients.issue_token(gw, grant_type="client_credentials", client_id=made["client_id"],
+        token = tokens.issue_token(gw, grant_type="client_credentials", client_id=made["client_id"],
                                     client_secret=made["client_secret"], scope=None,
                                     remote_addr=HERE)["access_token"]
         for _ in range(5):

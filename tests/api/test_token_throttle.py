@@ -157,7 +157,7 @@ def proxied(app_config):
 
 
 def test_without_trusted_proxies_x_forwarded_for_is_ignored(proxied):
-    from gateway.services import clients
+    from gateway.services.auth import clients
 
     api, gw = proxied(0)
     credentials = clients.create_client(gw, "backend", ["consent:read"])
@@ -170,7 +170,7 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(proxied):
 
 
 def test_with_one_trusted_proxy_x_forwarded_for_names_the_client(proxied):
-    from gateway.services import clients
+    from gateway.services.auth import clients
 
     api, gw = proxied(1)
     credentials = clients.create_client(gw, "backend", ["consent:read"])

@@ -55,10 +55,10 @@ def row_counts(gw) -> dict[str, int]:
 
 @pytest.fixture
 def creds(gw, banner):
-    from gateway.services import clients
+    from gateway.services.auth import clients, tokens
 
     client = clients.create_client(gw, "fuzz", list(clients.SCOPES), list(gw.policy.purpose_ids))
-    token = clients.issue_token(gw, grant_type="client_credentials", client_id=client["client_id"],
+    token = tokens.issue_token(gw, grant_type="client_credentials", client_id=client["client_id"],
                                 client_secret=client["client_secret"], scope=None,
                                 remote_addr="127.0.0.1")["access_token"]
     return {"banner": banner, "service": {"Authorization": f"Bearer {token}"}, None: {}}

@@ -80,7 +80,8 @@ def contract_app(tmp_path_factory, sqlite_template):
 def credentials(contract_app) -> dict[str, dict[str, str]]:
     """Headers per security scheme: a property key, and a bearer token with every scope and
     every purpose (obtained from the app's own token endpoint); the data is seeded with them."""
-    from gateway.services import clients, properties
+    from gateway.services import properties
+    from gateway.services.auth import clients
 
     gw = contract_app.extensions["gateway"]
     prop = properties.create_property(gw, "Contract shop", [ORIGIN])

@@ -56,10 +56,10 @@ def events(gw, type_: str) -> list:
 
 @pytest.fixture
 def service(gw, client):
-    from gateway.services import clients
+    from gateway.services.auth import clients, tokens
 
     created = clients.create_client(gw, "backend", SCOPES, ["personalization"])
-    token = clients.issue_token(gw, grant_type="client_credentials", client_id=created["client_id"],
+    token = tokens.issue_token(gw, grant_type="client_credentials", client_id=created["client_id"],
                                 client_secret=created["client_secret"], scope=None,
                                 remote_addr="127.0.0.1")
     return {"Authorization": f"Bearer {token['access_token']}"}

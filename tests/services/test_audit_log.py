@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from markupsafe import escape
 
 from gateway.core import audit_chain as chain
-from gateway.services import audit, clients, properties
+from gateway.services import audit, properties
+from gateway.services.auth import clients, tokens
 from gateway.services.context import utcnow
 from gateway.store.models import AuditEvent
 
@@ -121,7 +122,7 @@ def bearer(gw):
 
     def make(*scopes, purposes=()):
         made = clients.create_client(gw, "dpo", list(scopes), list(purposes))
-        token = clients.issue_token(
+        token = tokens.issue_token(
             gw, grant_type="client_credentials", client_id=made["client_id"],
             client_secret=made["client_secret"], scope=None,
             remote_addr="127.0.0.1")["access_token"]

@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.core.actor import Actor
-from gateway.services import audit, clients, consent, demo, properties
+from gateway.services import audit, consent, demo, properties
+from gateway.services.auth import clients, tokens
 from gateway.services.context import utcnow
 
 ISSUER = "http://localhost"
@@ -31,7 +32,7 @@ def token(gw):
 
     def make(scopes=("audit:read",)):
         creds = clients.create_client(gw, "dpo", list(scopes))
-        issued = clients.issue_token(gw, grant_type="client_credentials", client_id=creds["client_id"],
+        issued = tokens.issue_token(gw, grant_type="client_credentials", client_id=creds["client_id"],
                                      client_secret=creds["client_secret"], scope=None,
                                      remote_addr="127.0.0.1")
         return {"Authorization": f"Bearer {issued['access_token']}"}, creds["client_id"]
