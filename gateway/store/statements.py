@@ -14,6 +14,7 @@ from sqlalchemy import Insert, Select, bindparam, insert, select, text
 from sqlalchemy.sql.elements import TextClause
 
 from .db import upsert_insert
+from .limit_models import RateCounter
 from .models import AuditEvent, ConsentEvent, ConsentState, Property, Receipt, Subject
 from .profile_models import Decision, ProfileValue, SubjectKey
 
@@ -25,6 +26,16 @@ def property_by_key_hash() -> Select:
     """Every banner request runs it: the property behind `X-Property-Key` and its Origins."""
     return (select(Property.id, Property.origins, Property.revoked_at)
             .where(Property.key_hash == bindparam("key_hash")))
+
+
+@functools.cache
+def count_request(dialect: str) -> Insert:
+    """A banner request under a rate limit runs it: one more in its bucket's window (created
+    at 1), returning the window's count. An upsert on both engines."""
+    stmt = upsert_insert(dialect)(RateCounter)
+    return (stmt.on_conflict_do_update(index_elements=["bucket", "window_start"],
+                                       set_={"count": RateCounter.count + 1})
+            .returning(RateCounter.count))
 
 
 # --- subjects -------------------------------------------------------------------------------
