@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
-import functools
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 from urllib.parse import quote
 
 import structlog
-from sqlalchemy import Insert, insert
 
 from ..core import conditions, explain
 from ..core.actor import Actor
 from ..core.conditions import ReasonDict
 from ..core.errors import FieldError, InvalidRequest, NotFound
 from ..core.explain import ConsentFacts, Facts, WithheldFacts
-from ..core.policy import JSON, Placement
+from ..core.policy import JSON, Backend, Placement
 from ..core.timefmt import iso as _iso
 from ..core.view import PermittedView
 from ..security.tokens import new_id
-from ..store.profile_models import Decision
+from ..store.db import Transaction
+from ..store.decisions import DecisionRepository
 from . import audit, backend, profiles
 from .auth import clients
+from .backend import BackendAnswer
 from .context import Gateway
 from .policy import ensure_stored
 
 log = structlog.get_logger(__name__)
 MAX_CONTEXT_KEYS = 20
-
-
-
-@functools.cache
-def _insert_decision() -> Insert:
-    """A plain INSERT: cheaper than the ORM's unit of work on every decision."""
-    return insert(Decision.__table__)
 
 
 def check_context(gw: Gateway, context: object) -> dict[str, Any]:
@@ -87,12 +81,13 @@ def decide(gw: Gateway, actor: Actor, *, subject_id: str, placement: str, locale
     reasons: list[ReasonDict] = []
     summaries = dict(place.default_explanation)
     personalized = False
-    answer = None
-    if view.effective and place.backend is not None:
+    remote: Backend | None = place.backend if view.effective else None
+    answer: BackendAnswer | None = None
+    if remote is not None:
         payload = {"decision_id": decision_id, "subject_id": subject_id, "placement": place.id,
                    "purpose": place.purpose, "locale": locale, "context": context,
                    "profile": dict(view.released)}
-        answer = backend.call(place.backend, gw.settings.secret(place.backend.secret_env), payload,
+        answer = backend.call(remote, gw.settings.secret(remote.secret_env), payload,
                               set(view.released), gw.policy)
         if answer.failure is None:
             content, engine, personalized = answer.content, "backend", True
@@ -126,19 +121,12 @@ def decide(gw: Gateway, actor: Actor, *, subject_id: str, placement: str, locale
     pseudonym = gw.pseudonymize(subject_id)
     with gw.db.write() as s:
         version = ensure_stored(gw, s)
-        s.execute(_insert_decision(), {
-            "id": decision_id, "subject": pseudonym, "placement": place.id, "purpose": place.purpose,
-            "policy_version": version, "personalized": personalized, "engine": engine,
-            "rule": rule_id, "content": content, "explanation": facts, "actor": actor.id,
-            "made_at": now})
-        if answer is not None and answer.failure != "unavailable":
-            audit.record(s, "profile.released", actor=actor, at=now, subject=pseudonym,
-                         purpose=place.purpose, attributes=sorted(view.released),
-                         recipient=place.backend.url, decision_id=decision_id, policy_version=version)
-        if answer is not None and answer.failure == "unreleased_attribute":
-            audit.record(s, "decision.backend_refused", actor=actor, at=now, subject=pseudonym,
-                         decision_id=decision_id, placement=place.id, recipient=place.backend.url,
-                         attributes=sorted(set(answer.attributes) - set(view.released)))
+        DecisionRepository(s).add(
+            decision_id=decision_id, subject=pseudonym, placement=place.id, purpose=place.purpose,
+            policy_version=version, personalized=personalized, engine=engine, rule=rule_id,
+            content=content, explanation=facts, actor=actor.id, made_at=now)
+        if remote is not None and answer is not None:
+            _audit_backend(s, actor, now, pseudonym, decision_id, version, place, view, remote, answer)
         audit.record(s, "decision.made", actor=actor, at=now, subject=pseudonym, decision_id=decision_id,
                      placement=place.id, purpose=place.purpose, engine=engine, rule=rule_id,
                      personalized=personalized, attributes=sorted(used), fallback=fallback,
@@ -157,15 +145,30 @@ def decide(gw: Gateway, actor: Actor, *, subject_id: str, placement: str, locale
     }
 
 
+def _audit_backend(s: Transaction, actor: Actor, now: datetime, pseudonym: str, decision_id: str,
+                   version: str, place: Placement, view: PermittedView, remote: Backend,
+                   answer: BackendAnswer) -> None:
+    """What a call to the placement's backend released, and what it cited without being given."""
+    if answer.failure != "unavailable":  # the call was made: the permitted view left the gateway
+        audit.record(s, "profile.released", actor=actor, at=now, subject=pseudonym,
+                     purpose=place.purpose, attributes=sorted(view.released),
+                     recipient=remote.url, decision_id=decision_id, policy_version=version)
+    if answer.failure == "unreleased_attribute":
+        audit.record(s, "decision.backend_refused", actor=actor, at=now, subject=pseudonym,
+                     decision_id=decision_id, placement=place.id, recipient=remote.url,
+                     attributes=sorted(set(answer.attributes) - set(view.released)))
+
+
 def explanation(gw: Gateway, actor: Actor, decision_id: str, locale: str | None) -> dict[str, Any]:
     """ "Why am I seeing this": a stored decision's explanation in `locale`; audited."""
     with gw.db.write() as s:
-        row = s.get(Decision, decision_id) if len(decision_id) <= 40 else None
+        row = DecisionRepository(s).get(decision_id) if len(decision_id) <= 40 else None
         if row is None:
             raise NotFound(f"no decision {decision_id!r}")
         audit.record(s, "explanation.viewed", actor=actor, at=gw.now(), subject=row.subject,
                      decision_id=decision_id, locale=locale)
-        facts, made_at = row.explanation, row.made_at
+        # `decide` stored these facts; JSON gives them back as plain dicts of the same shape
+        facts, made_at = cast(Facts, row.explanation), row.made_at
     rendered = explain.render(facts, locale, decision_id=decision_id, controls={
         "consents": "/v1/subjects/{subject_id}/consents",
         "explanation": f"/v1/decisions/{decision_id}/explanation",

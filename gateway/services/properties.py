@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
+from typing import Any
 from urllib.parse import urlsplit
-
-from sqlalchemy import Select, bindparam, select
 
 from ..core.actor import CLI, Actor
 from ..core.errors import FieldError, Forbidden, InvalidRequest, Unauthenticated
 from ..security.tokens import digest, new_id, new_secret
-from ..store.models import Property
+from ..store.properties import PropertyRepository
 from . import audit
 from .context import Gateway
 
@@ -30,7 +28,7 @@ def normalize_origin(value: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
-def create_property(gw: Gateway, name: str, origins: list[str], actor: Actor = CLI) -> dict:
+def create_property(gw: Gateway, name: str, origins: list[str], actor: Actor = CLI) -> dict[str, Any]:
     errors = []
     if not name or not name.strip() or len(name) > 200:
         errors.append(FieldError("name", "a name of 1 to 200 characters is required"))
@@ -43,32 +41,20 @@ def create_property(gw: Gateway, name: str, origins: list[str], actor: Actor = C
     if errors:
         raise InvalidRequest("the property is not valid", errors=errors)
     key = new_secret("pk")
-    prop = Property(
-        id=new_id("prop"),
-        name=name.strip(),
-        key_hash=digest(key),
-        origins=list(dict.fromkeys(normalized)),
-        created_at=gw.now(),
-        revoked_at=None,
-    )
+    property_id, stripped, allowed = new_id("prop"), name.strip(), list(dict.fromkeys(normalized))
+    now = gw.now()
     with gw.db.write() as s:
-        s.add(prop)
-        audit.record(s, "property.created", actor=actor, at=prop.created_at,
-                     property_id=prop.id, origins=prop.origins)
-    return {"property_id": prop.id, "property_key": key, "origins": prop.origins, "name": prop.name}
-
-
-@functools.cache
-def _by_key_hash() -> Select:
-    """Built once, on first use: every banner request runs it."""
-    return (select(Property.id, Property.origins, Property.revoked_at)
-            .where(Property.key_hash == bindparam("key_hash")))
+        PropertyRepository(s).add(property_id=property_id, name=stripped, key_hash=digest(key),
+                                  origins=allowed, created_at=now)
+        audit.record(s, "property.created", actor=actor, at=now,
+                     property_id=property_id, origins=allowed)
+    return {"property_id": property_id, "property_key": key, "origins": allowed, "name": stripped}
 
 
 def authenticate(gw: Gateway, key: str, origin: str | None) -> Actor:
     """The property behind `X-Property-Key`; its Origin allow-list is enforced when sent."""
     with gw.db.query() as conn:
-        prop = conn.execute(_by_key_hash(), {"key_hash": digest(key)}).first()
+        prop = PropertyRepository(conn).by_key_hash(digest(key))
     if prop is None or prop.revoked_at is not None:
         raise Unauthenticated("the property key is not valid")
     if origin is not None:
@@ -88,15 +74,15 @@ def origin_known(gw: Gateway, origin: str) -> bool:
     except ValueError:
         return False
     with gw.db.read() as s:
-        rows = s.scalars(select(Property.origins).where(Property.revoked_at.is_(None)))
-        return any(wanted in origins for origins in rows)
+        allowed = PropertyRepository(s).active_origins()
+    return any(wanted in origins for origins in allowed)
 
 
-def list_properties(gw: Gateway) -> list[dict]:
+def list_properties(gw: Gateway) -> list[dict[str, Any]]:
     with gw.db.read() as s:
-        rows = s.scalars(select(Property).order_by(Property.created_at))
-        return [
-            {"property_id": p.id, "name": p.name, "origins": p.origins,
-             "created_at": p.created_at, "revoked": p.revoked_at is not None}
-            for p in rows
-        ]
+        stored = PropertyRepository(s).all()
+    return [
+        {"property_id": p.id, "name": p.name, "origins": p.origins,
+         "created_at": p.created_at, "revoked": p.revoked_at is not None}
+        for p in stored
+    ]

@@ -13,12 +13,10 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import delete
 
 from ..core.errors import RateLimited
 from ..core.limits import window
-from ..store.db import upsert_insert
-from ..store.limit_models import RateCounter
+from ..store.rate_limits import RateCounterRepository
 from .context import Gateway
 
 log = structlog.get_logger(__name__)
@@ -34,17 +32,11 @@ def hit(gw: Gateway, name: str, property_id: str, remote_addr: str | None) -> No
     start, retry_after = window(int(now.timestamp()), limit.seconds)
     window_start = datetime.fromtimestamp(start, UTC)
     bucket = gw.pseudonymize(f"rate\x00{name}\x00{property_id}\x00{remote_addr or ''}")
-    insert = upsert_insert(gw.db.dialect)
-    stmt = (insert(RateCounter)
-            .values(bucket=bucket, window_start=window_start, count=1,
-                    expires_at=window_start + timedelta(seconds=limit.seconds))
-            .on_conflict_do_update(index_elements=["bucket", "window_start"],
-                                   set_={"count": RateCounter.count + 1})
-            .returning(RateCounter.count))
     with gw.db.write() as s:
-        count = s.execute(stmt).scalar_one()
+        counters = RateCounterRepository(s)
+        count = counters.count(bucket, window_start, window_start + timedelta(seconds=limit.seconds))
         if _sweep_due(gw):
-            s.execute(delete(RateCounter).where(RateCounter.expires_at <= now))
+            counters.sweep(now)
     if count > limit.count:
         log.info("rate.limited", limit=name, retry_after=retry_after)
         raise RateLimited(f"too many requests to this endpoint ({name}: {limit}); try again later",

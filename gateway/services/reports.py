@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from ..core.audit_chain import timestamp
 from ..core.policy import Policy
-from ..store.auth_models import Client
+from ..store.reports import ReportRepository
 from .context import Gateway
 
 DPV_BASIS = {
@@ -27,7 +25,7 @@ def _taxonomy_names() -> dict[str, str]:
     from fideslang import DEFAULT_TAXONOMY
 
     return {i.fides_key: i.name for i in [*DEFAULT_TAXONOMY.data_use,
-                                          *DEFAULT_TAXONOMY.data_category]}
+                                          *DEFAULT_TAXONOMY.data_category] if i.name is not None}
 
 
 def _backends(policy: Policy) -> dict[str, list[dict[str, str]]]:
@@ -45,16 +43,15 @@ def processing_records(gw: Gateway) -> dict[str, object]:
     policy = gw.policy
     names = _taxonomy_names()
     with gw.db.read() as s:
-        clients = s.scalars(select(Client).where(Client.revoked_at.is_(None))
-                            .order_by(Client.created_at)).all()
+        clients = ReportRepository(s).client_recipients()
     backends = _backends(policy)
-    activities = []
+    activities: list[dict[str, object]] = []
     for p in policy.purposes:
         _, notice = p.notice("en")
         attributes = [a for a in policy.attributes if p.id in a.purposes]
         recipients = [
             {"type": "client", "id": c.id, "name": c.name, "scopes": sorted(c.scopes)}
-            for c in clients if p.id in (c.purposes or [])
+            for c in clients if p.id in c.purposes
         ] + backends.get(p.id, [])
         activities.append({
             "purpose": p.id,

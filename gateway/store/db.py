@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, Insert, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,7 +37,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def upsert_insert(dialect: str) -> Callable[..., Insert]:
+def upsert_insert(dialect: str) -> Callable[..., postgresql.Insert | sqlite.Insert]:
     """`insert` of the dialect, with ON CONFLICT DO NOTHING / DO UPDATE (both engines have it)."""
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from . import statements
@@ -15,9 +17,17 @@ class DecisionRepository:
     def __init__(self, session: Session):
         self.s = session
 
-    def add(self, values: dict[str, Any]) -> None:
-        """One plain INSERT (every decision writes one)."""
-        self.s.execute(statements.insert_decision(), values)
+    def add(self, *, decision_id: str, subject: str, placement: str, purpose: str,
+            policy_version: str, personalized: bool, engine: str, rule: str | None,
+            content: Mapping[str, Any], explanation: Mapping[str, Any], actor: str,
+            made_at: datetime) -> None:
+        """One plain INSERT (every decision writes one). `explanation` holds the facts that
+        render it again later (`core.explain.Facts`)."""
+        self.s.execute(statements.insert_decision(), {
+            "id": decision_id, "subject": subject, "placement": placement, "purpose": purpose,
+            "policy_version": policy_version, "personalized": personalized, "engine": engine,
+            "rule": rule, "content": content, "explanation": explanation, "actor": actor,
+            "made_at": made_at})
 
     def get(self, decision_id: str) -> Decision | None:
         return self.s.get(Decision, decision_id)
@@ -29,4 +39,5 @@ class DecisionRepository:
 
     def erase(self, pseudonym: str) -> int:
         """Delete the subject's decisions; returns how many."""
-        return self.s.execute(delete(Decision).where(Decision.subject == pseudonym)).rowcount or 0
+        result = self.s.execute(delete(Decision).where(Decision.subject == pseudonym))
+        return cast("CursorResult[Any]", result).rowcount or 0

@@ -1,5 +1,5 @@
-"""The hot-path statements, in one place: what every banner choice, profile view, subject
-write and audited request runs.
+"""The hot-path statements, in one place: what every banner request, banner choice, profile
+view, subject write and audited request runs.
 
 Each is built once, on first use (never at import), and then reused: SQLAlchemy compiles a
 statement once per dialect and caches it, so the request pays only for its parameters.
@@ -14,8 +14,29 @@ from sqlalchemy import Insert, Select, bindparam, insert, select, text
 from sqlalchemy.sql.elements import TextClause
 
 from .db import upsert_insert
-from .models import AuditEvent, ConsentEvent, ConsentState, Receipt, Subject
+from .limit_models import RateCounter
+from .models import AuditEvent, ConsentEvent, ConsentState, Property, Receipt, Subject
 from .profile_models import Decision, ProfileValue, SubjectKey
+
+# --- banner requests ------------------------------------------------------------------------
+
+
+@functools.cache
+def property_by_key_hash() -> Select:
+    """Every banner request runs it: the property behind `X-Property-Key` and its Origins."""
+    return (select(Property.id, Property.origins, Property.revoked_at)
+            .where(Property.key_hash == bindparam("key_hash")))
+
+
+@functools.cache
+def count_request(dialect: str) -> Insert:
+    """A banner request under a rate limit runs it: one more in its bucket's window (created
+    at 1), returning the window's count. An upsert on both engines."""
+    stmt = upsert_insert(dialect)(RateCounter)
+    return (stmt.on_conflict_do_update(index_elements=["bucket", "window_start"],
+                                       set_={"count": RateCounter.count + 1})
+            .returning(RateCounter.count))
+
 
 # --- subjects -------------------------------------------------------------------------------
 
