@@ -30,6 +30,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check gateway tests
+	$(BIN)/lint-imports
 	$(BIN)/mypy gateway/core
 
 clean:
