@@ -29,7 +29,7 @@ bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: install
-	$(BIN)/ruff check gateway tests
+	$(BIN)/ruff check gateway tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy gateway/core
 
