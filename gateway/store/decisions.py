@@ -8,6 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from . import statements
+from .db import rowcount
 from .profile_models import Decision
 
 
@@ -29,4 +30,4 @@ class DecisionRepository:
 
     def erase(self, pseudonym: str) -> int:
         """Delete the subject's decisions; returns how many."""
-        return self.s.execute(delete(Decision).where(Decision.subject == pseudonym)).rowcount or 0
+        return rowcount(self.s.execute(delete(Decision).where(Decision.subject == pseudonym))) or 0
