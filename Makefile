@@ -31,7 +31,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/lint-imports
-	$(BIN)/mypy gateway/core
+	$(BIN)/mypy gateway
 
 clean:
 	rm -rf $(VENV) instance/*.db instance/*.db-* .pytest_cache
