@@ -33,8 +33,9 @@ bench-compare: install
 	$(BIN)/python bench/compare.py --before $(BEFORE) $(if $(ROUNDS),--rounds $(ROUNDS)) -- $(BENCH_ARGS)
 
 lint: install
-	$(BIN)/ruff check gateway tests
-	$(BIN)/mypy gateway/core
+	$(BIN)/ruff check gateway tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy gateway
 
 clean:
 	rm -rf $(VENV) instance/*.db instance/*.db-* .pytest_cache

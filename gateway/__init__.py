@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from .core.errors import PolicyInvalid
 
@@ -33,8 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings.extra)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["TESTING"] = settings.testing
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json = _JSONProvider(app)
 
     try:
         policy, files = load_policy(settings.policy_dir)
@@ -62,6 +62,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.init_app(app)
     cli.init_app(app)
     return app
+
+
+class _JSONProvider(DefaultJSONProvider):
+    """Keys in the order the code wrote them; text as itself, not as \\u escapes."""
+
+    sort_keys = False
+    ensure_ascii = False
 
 
 def _require_production_secrets(gw) -> None:

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
 
 WITHHELD = "(message withheld: it may quote SQL parameters or request values)"
 
@@ -53,7 +54,7 @@ def _exc_info_tuple(value: Any) -> tuple[type, BaseException, TracebackType | No
     return None
 
 
-def _exception_without_message(_logger, _name, event: dict[str, Any]) -> dict[str, Any]:
+def _exception_without_message(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
     """structlog's format_exc_info, minus exception messages."""
     info = _exc_info_tuple(event.pop("exc_info", None))
     if info is not None:

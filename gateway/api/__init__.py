@@ -102,7 +102,8 @@ class _AnyPathConverter(PathConverter):
 def init_app(app: Flask) -> None:
     hops = app.extensions["gateway"].settings.trusted_proxies
     if hops:  # X-Forwarded-For / -Proto are believed only from this many proxies in front
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+        # Flask's documented way to wrap its WSGI app, which its types declare as a method
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.url_map.converters["path"] = _AnyPathConverter
     app.before_request(_start)
     guard.init_app(app)  # chunked bodies within the size limit, URLs in UTF-8

@@ -72,8 +72,9 @@ def _http_error(exc: HTTPException) -> Response:
     if status == 413:
         detail = "the request body is larger than this gateway accepts"
     response = problem(status, exc.name, detail)
-    if status == 405 and getattr(exc, "valid_methods", None):
-        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    valid_methods = getattr(exc, "valid_methods", None) if status == 405 else None
+    if valid_methods:  # werkzeug's MethodNotAllowed
+        response.headers["Allow"] = ", ".join(valid_methods)
     return response
 
 

@@ -11,7 +11,8 @@ from flask import request
 from marshmallow import Schema, ValidationError
 
 from ..core.errors import FieldError, InvalidRequest, MalformedRequest, UnsupportedMediaType
-from .schemas import flatten, subject_id_problem
+from ..core.subjects import subject_id_problem
+from .schemas import flatten
 
 
 def _constant(name: str) -> float:

@@ -81,7 +81,8 @@ def load_private_key(pem: str, passphrase: bytes) -> PrivateKey:
 def public_jwk(private: PrivateKey, algorithm: str) -> dict[str, Any]:
     """The public half as a JWK with `kid` (thumbprint), `alg` and `use`."""
     kty = "OKP" if isinstance(private, ed25519.Ed25519PrivateKey) else "EC"
-    key = JsonWebKey.import_key(private.public_key(), {"kty": kty})
+    # authlib imports a cryptography key object too; its stubs list only the serialized forms
+    key = JsonWebKey.import_key(private.public_key(), {"kty": kty})  # type: ignore[arg-type]
     jwk = {k: v for k, v in key.as_dict(is_private=False).items() if k != "kid"}
     return {**jwk, "kid": key.thumbprint(), "alg": algorithm, "use": "sig"}
 
@@ -155,7 +156,7 @@ def decode(
             raise TokenInvalid("the token is not an access token (typ)")
         return JsonWebKey.import_key(dict(jwk))
 
-    options = {name: {"essential": True} for name in required}
+    options: dict[str, dict[str, Any]] = {name: {"essential": True} for name in required}
     options.setdefault("iss", {})["value"] = issuer
     options.setdefault("aud", {})["value"] = audience
     try:

@@ -282,7 +282,9 @@ def _checker(gw: Gateway, public_pem: str | None):
         if pem is None:
             found = public_key(gw, key_id)
             pem = found["public_pem"] if found else None
-        return bool(pem) and signing.verify(pem, message, signature)
+        if not pem:
+            return False
+        return signing.verify(pem, message, signature)
 
     return check
 

@@ -45,6 +45,8 @@ def call(backend: Backend, secret: str | None, payload: dict[str, Any], released
         return BackendAnswer(failure="unavailable")
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     url = urlsplit(backend.url)
+    if not url.hostname:  # the policy loader refuses such a URL; never a default host
+        return BackendAnswer(failure="unavailable")
     timeout = backend.timeout_ms / 1000
     started = time.perf_counter()
     conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection

@@ -55,7 +55,7 @@ def consent_rates(gw: Gateway, *, days: int = 30) -> dict[str, Any]:
     for purpose_id in ids:
         defined = policy.purpose(purpose_id)
         per_day = counts.get(purpose_id, {})
-        series = []
+        series: list[dict[str, Any]] = []
         for d in calendar:
             cell = per_day.get(d, {"granted": 0, "denied": 0})
             series.append({"date": d, "granted": cell["granted"], "denied": cell["denied"],

@@ -56,7 +56,7 @@ class Gateway:
     loaded_policy: Policy | None
     policy_files: dict[str, str]
     pseudonymize: Pseudonymizer
-    keyring: KeyRing | None = None
+    keyring: KeyRing
     clock: Callable[[], datetime] = utcnow
     caches: Caches = field(default_factory=Caches)
 

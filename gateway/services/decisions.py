@@ -89,11 +89,13 @@ def decide(gw: Gateway, actor: Actor, *, subject_id: str, placement: str, locale
                    "profile": dict(view.released)}
         answer = backend.call(remote, gw.settings.secret(remote.secret_env), payload,
                               set(view.released), gw.policy)
-        if answer.failure is None:
+        if answer.failure is None and answer.content is not None:  # an answer without a failure has content
             content, engine, personalized = answer.content, "backend", True
             used = list(answer.attributes)
-            summaries = answer.explanation if answer.explanation and "en" in answer.explanation else {
-                loc: explain.TEXTS[loc]["backend"] for loc in explain.LOCALES}
+            if answer.explanation and "en" in answer.explanation:
+                summaries = dict(answer.explanation)
+            else:
+                summaries = {loc: explain.TEXTS[loc]["backend"] for loc in explain.LOCALES}
         else:
             fallback = answer.failure
             log.warning("backend.fallback", placement=place.id, reason=answer.failure,

@@ -99,7 +99,7 @@ def setup(gw: Gateway) -> dict[str, Any]:
 def page_key(gw: Gateway) -> str:
     """The key the demo page carries: read, never created (see `setup`)."""
     key = _read_key(_key_path(gw))
-    if _property_of(gw, key) is None:
+    if key is None or _property_of(gw, key) is None:
         raise NotFound("the demo is not set up: run 'flask --app gateway demo setup' "
                        "(make run does)")
     return key

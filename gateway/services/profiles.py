@@ -16,6 +16,7 @@ from ..core import attributes as catalogue
 from ..core.actor import Actor
 from ..core.audit_chain import timestamp
 from ..core.errors import Conflict, FieldError, InvalidRequest
+from ..core.policy import Attribute
 from ..core.timefmt import iso as _iso
 from ..core.view import PermittedView, StoredValue, permitted_view
 from ..security import envelope
@@ -35,6 +36,14 @@ log = structlog.get_logger(__name__)
 
 def _aad(pseudonym: str, attribute: str) -> bytes:
     return f"{pseudonym}:{attribute}".encode()
+
+
+def _known(gw: Gateway, name: str) -> Attribute:
+    """An attribute the policy defines: a validated patch and a decrypted profile name no other."""
+    attribute = gw.policy.attribute(name)
+    if attribute is None:
+        raise KeyError(f"attribute {name!r} is not in the policy")
+    return attribute
 
 
 def _wrapped(stored: StoredKey) -> envelope.WrappedKey:
@@ -88,7 +97,7 @@ def update_profile(gw: Gateway, actor: Actor, subject_id: str, changes: Any) -> 
         if to_set:
             dek = _data_key(gw, repo, pseudonym, now)
             for name, value in to_set.items():
-                plaintext = catalogue.encode_value(gw.policy.attribute(name), value)
+                plaintext = catalogue.encode_value(_known(gw, name), value)
                 repo.put(pseudonym, name, envelope.encrypt_value(dek, plaintext,
                                                                  aad=_aad(pseudonym, name)), now)
         removed = repo.remove(pseudonym, to_remove)
@@ -160,7 +169,7 @@ def export_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
         events = AuditRepository(s).of_subject(pseudonym)
     attributes = []
     for name, stored in profile.items():
-        a = gw.policy.attribute(name)
+        a = _known(gw, name)
         attributes.append({
             "attribute": name, "value": stored.value, "type": a.type,
             "data_category": a.data_category, "special_category": a.special_category,
@@ -169,7 +178,7 @@ def export_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
             "delete_after": _iso(stored.written_at + timedelta(days=a.retention_days))
             if a.retention_days else None,
         })
-    report = processing_records(gw)
+    report: dict[str, Any] = processing_records(gw)
     return {
         "subject_id": subject_id,
         "generated_at": generated,

@@ -15,7 +15,7 @@ from sqlalchemy import Select, Text, cast, func, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from . import statements
-from .db import Database, upsert_insert
+from .db import Database, dialect_name, upsert_insert
 from .errors import translated
 from .models import AuditEvent, AuditKey
 
@@ -76,7 +76,7 @@ class AuditRepository:
     def lock_sealer(self, wait: bool) -> bool:
         """Take the sealers' lock for this transaction; without `wait`, False when another
         sealer holds it. (SQLite: the write transaction, BEGIN IMMEDIATE, is the lock.)"""
-        if self.s.bind.dialect.name != "postgresql":
+        if dialect_name(self.s) != "postgresql":
             return True
         fn = func.pg_advisory_xact_lock if wait else func.pg_try_advisory_xact_lock
         result = self.s.execute(select(fn(SEAL_LOCK_ID))).scalar()
@@ -95,14 +95,14 @@ class AuditRepository:
     def unsealed(self, batch: int) -> Sequence[Any]:
         """The oldest `batch` unsealed events as (id, at, type, actor, subject, data as JSON
         text), in id order."""
-        return self.s.execute(_unsealed_batch(self.s.bind.dialect.name, batch)).all()
+        return self.s.execute(_unsealed_batch(dialect_name(self.s), batch)).all()
 
     def write_chain(self, ids: list[int], seqs: list[int], prevs: list[str],
                     hashes: list[str]) -> None:
         """Give every event of a batch its place in one statement (PostgreSQL: four arrays;
         SQLite: one executemany of a prepared statement). The ORM's bulk UPDATE by primary key
         spent most of a seal building one parameter set per row."""
-        if self.s.bind.dialect.name == "postgresql":
+        if dialect_name(self.s) == "postgresql":
             self.s.execute(statements.write_chain_postgresql(),
                            {"ids": ids, "seqs": seqs, "prevs": prevs, "hashes": hashes,
                             "first": min(ids), "last": max(ids)})
@@ -114,7 +114,7 @@ class AuditRepository:
 
     def register_key(self, key_id: str, public_pem: str, now: datetime) -> None:
         """Keep a signing key's public half (once per key)."""
-        insert = upsert_insert(self.s.bind.dialect.name)
+        insert = upsert_insert(dialect_name(self.s))
         self.s.execute(
             insert(AuditKey)
             .values(key_id=key_id, public_pem=public_pem, first_used_at=now)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -158,7 +158,7 @@ class AuthRepository:
         how many in a row. A pair whose last failure is older than `forget_before` starts over
         at 1, and other such pairs are deleted."""
         stale = TokenThrottle.last_failure_at < forget_before
-        insert = cast(_Upsert, upsert_insert(self._dialect())(TokenThrottle))
+        insert = upsert_insert(self._dialect())(TokenThrottle)
         stmt = insert.values(pair=pair, failures=1, last_failure_at=now, locked_until=None)
         upsert = stmt.on_conflict_do_update(index_elements=["pair"], set_={
             "failures": case((stale, 1), else_=TokenThrottle.failures + 1),

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..core.consent import PurposeRecord
 from . import statements
+from .db import dialect_name
 from .errors import unique
 from .models import ConsentEvent, IdempotencyKey, Notice, Receipt
 from .subjects import lock_subject
@@ -45,8 +46,15 @@ class ConsentRepository:
         `history`."""
         self.s = session
 
+    @property
+    def _session(self) -> Session:
+        """The ORM session that writes and entity reads need."""
+        if not isinstance(self.s, Session):
+            raise TypeError("writes and entity reads need a session, not a plain connection")
+        return self.s
+
     def lock_subject(self, pseudonym: str, now: datetime) -> None:
-        lock_subject(self.s, pseudonym, now)
+        lock_subject(self._session, pseudonym, now)
 
     def records(self, pseudonym: str) -> dict[str, PurposeRecord]:
         """The subject's current state per purpose (a plain read: no entities kept)."""
@@ -54,7 +62,7 @@ class ConsentRepository:
         return {r.purpose: _as_record(r) for r in rows}
 
     def add_notice(self, values: dict[str, Any]) -> None:
-        self.s.add(Notice(**values))
+        self._session.add(Notice(**values))
 
     def add_receipt(self, values: dict[str, Any]) -> None:
         self.s.execute(statements.insert_receipt(), values)
@@ -73,7 +81,7 @@ class ConsentRepository:
              "expires_at": record.expires_at}
             for value, record in entries
         ]).scalars().all()
-        self.s.execute(statements.upsert_consent_states(self.s.bind.dialect.name), [
+        self.s.execute(statements.upsert_consent_states(dialect_name(self.s)), [
             {"subject": pseudonym, "purpose": record.purpose, "status": record.status,
              "purpose_version": record.purpose_version, "decided_at": record.decided_at,
              "expires_at": record.expires_at, "receipt_id": record.receipt_id,
@@ -119,7 +127,7 @@ class ConsentRepository:
         return found is not None
 
     def notice(self, notice_id: str) -> Notice | None:
-        return self.s.get(Notice, notice_id)
+        return self._session.get(Notice, notice_id)
 
     def notices_of(self, pseudonym: str) -> list[Notice]:
         """Every notice served to the subject, oldest first."""
@@ -127,22 +135,22 @@ class ConsentRepository:
                                    .order_by(Notice.served_at)).all())
 
     def idempotency(self, actor: str, key: str) -> tuple[IdempotencyKey, Receipt] | None:
-        row = self.s.get(IdempotencyKey, (actor, key))
+        row = self._session.get(IdempotencyKey, (actor, key))
         if row is None:
             return None
-        return row, self.s.get_one(Receipt, row.receipt_id)
+        return row, self._session.get_one(Receipt, row.receipt_id)
 
     def remember_idempotency(self, actor: str, key: str, request_hash: str, receipt_id: str,
                              now: datetime) -> None:
         """Raises `DuplicateKey` when a concurrent request with the same key committed first."""
         with unique():
-            self.s.add(IdempotencyKey(actor=actor, key=key, request_hash=request_hash,
+            self._session.add(IdempotencyKey(actor=actor, key=key, request_hash=request_hash,
                                       receipt_id=receipt_id, created_at=now))
-            self.s.flush()
+            self._session.flush()
 
     def choices_per_day(self, since: datetime) -> list[tuple[str, str, str, int]]:
         """(UTC day as YYYY-MM-DD, purpose, value, count) of the events recorded since `since`."""
-        day = _day_column(self.s.bind.dialect.name).label("day")
+        day = _day_column(dialect_name(self.s)).label("day")
         rows = self.s.execute(
             select(day, ConsentEvent.purpose, ConsentEvent.value, func.count().label("n"))
             .where(ConsentEvent.recorded_at >= since)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,6 +41,17 @@ def normalize_url(url: str) -> str:
 def upsert_insert(dialect: str) -> Callable[..., postgresql.Insert | sqlite.Insert]:
     """`insert` of the dialect, with ON CONFLICT DO NOTHING / DO UPDATE (both engines have it)."""
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def dialect_name(bind: Session | Connection) -> str:
+    """'postgresql' or 'sqlite': the dialect a session's engine or a connection speaks."""
+    return bind.dialect.name if isinstance(bind, Connection) else bind.get_bind().dialect.name
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows a DELETE, UPDATE or INSERT matched. A session's `execute` returns the
+    CursorResult of such a statement typed as a plain Result."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def make_engine(url: str, **kwargs) -> Engine:

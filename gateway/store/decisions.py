@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from . import statements
+from .db import rowcount
 from .profile_models import Decision
 
 
@@ -39,5 +40,4 @@ class DecisionRepository:
 
     def erase(self, pseudonym: str) -> int:
         """Delete the subject's decisions; returns how many."""
-        result = self.s.execute(delete(Decision).where(Decision.subject == pseudonym))
-        return cast("CursorResult[Any]", result).rowcount or 0
+        return rowcount(self.s.execute(delete(Decision).where(Decision.subject == pseudonym))) or 0

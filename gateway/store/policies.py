@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from .db import upsert_insert
+from .db import dialect_name, rowcount, upsert_insert
 from .models import PolicyVersion
 
 
@@ -21,14 +21,14 @@ class PolicyRepository:
               files: dict[str, Any], loaded_at: datetime) -> bool:
         """Insert the version unless it is stored already (safe under concurrency); True when
         this transaction inserted it."""
-        insert = upsert_insert(self.s.bind.dialect.name)
+        insert = upsert_insert(dialect_name(self.s))
         result = self.s.execute(
             insert(PolicyVersion)
             .values(version=version, declared_version=declared_version, content_hash=content_hash,
                     files=files, loaded_at=loaded_at)
             .on_conflict_do_nothing()
         )
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once, after this transaction has committed (never if it rolls back)."""

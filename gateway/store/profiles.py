@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from . import statements
+from .db import rowcount
 from .profile_models import Erasure, ProfileValue, SubjectKey
 
 
@@ -73,9 +74,9 @@ class ProfileRepository:
 
     def erase(self, pseudonym: str) -> int:
         """Delete every value and then the data key (crypto-shredding)."""
-        count = self.s.execute(
+        count = rowcount(self.s.execute(
             delete(ProfileValue).where(ProfileValue.subject == pseudonym)
-        ).rowcount
+        ))
         self.s.execute(delete(SubjectKey).where(SubjectKey.subject == pseudonym))
         return count or 0
 
@@ -92,15 +93,15 @@ class ProfileRepository:
 
     def purge_older(self, attribute: str, before: datetime) -> int:
         """Delete the values of `attribute` written at or before `before`; returns how many."""
-        return self.s.execute(delete(ProfileValue).where(
+        return rowcount(self.s.execute(delete(ProfileValue).where(
             ProfileValue.attribute == attribute, ProfileValue.written_at <= before,
-        )).rowcount or 0
+        ))) or 0
 
     def purge_unknown(self, known: set[str]) -> int:
         """Delete the values of attributes not in `known`; returns how many."""
-        return self.s.execute(
+        return rowcount(self.s.execute(
             delete(ProfileValue).where(ProfileValue.attribute.not_in(known))
-        ).rowcount or 0
+        )) or 0
 
     def rewrap_all(self, current: str, rewrap: Callable[[StoredKey], tuple[str, bytes]],
                    now: datetime) -> int:

@@ -9,14 +9,23 @@ Statements that differ per engine take the dialect's name.
 from __future__ import annotations
 
 import functools
+from typing import cast
 
-from sqlalchemy import Insert, Select, bindparam, insert, select, text
+from sqlalchemy import Insert, Select, Table, bindparam, insert, select, text
 from sqlalchemy.sql.elements import TextClause
 
+from .base import Base
 from .db import upsert_insert
 from .limit_models import RateCounter
 from .models import AuditEvent, ConsentEvent, ConsentState, Property, Receipt, Subject
 from .profile_models import Decision, ProfileValue, SubjectKey
+
+
+def _table(model: type[Base]) -> Table:
+    """A model's Table, for plain Core statements (declarative models type `__table__` as any
+    FromClause; every model here is mapped to a Table)."""
+    return cast(Table, model.__table__)
+
 
 # --- banner requests ------------------------------------------------------------------------
 
@@ -67,18 +76,18 @@ def consent_records() -> Select:
 
 @functools.cache
 def insert_receipt() -> Insert:
-    return insert(Receipt.__table__)
+    return insert(_table(Receipt))
 
 
 @functools.cache
 def insert_consent_events() -> Insert:
     # ids come back in the order of the parameter sets, so each state row gets its own event
-    return insert(ConsentEvent.__table__).returning(ConsentEvent.id, sort_by_parameter_order=True)
+    return insert(_table(ConsentEvent)).returning(ConsentEvent.id, sort_by_parameter_order=True)
 
 
 @functools.cache
 def upsert_consent_states(dialect: str) -> Insert:
-    table = ConsentState.__table__
+    table = _table(ConsentState)
     stmt = upsert_insert(dialect)(table)
     moved = ("status", "purpose_version", "decided_at", "expires_at", "receipt_id", "method", "event_id")
     return stmt.on_conflict_do_update(index_elements=[table.c.subject, table.c.purpose],
@@ -104,7 +113,7 @@ def sealed_profile() -> Select:
 @functools.cache
 def insert_decision() -> Insert:
     """A plain INSERT: cheaper than the ORM's unit of work on every decision."""
-    return insert(Decision.__table__)
+    return insert(_table(Decision))
 
 
 # --- the audit log --------------------------------------------------------------------------
@@ -113,7 +122,7 @@ def insert_decision() -> Insert:
 @functools.cache
 def insert_audit_event() -> Insert:
     """Every audited request writes one (a plain INSERT, sent at once)."""
-    return insert(AuditEvent.__table__)
+    return insert(_table(AuditEvent))
 
 
 @functools.cache

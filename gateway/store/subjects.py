@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from . import statements
+from .db import dialect_name
 
 
 def lock_subject(session: Session, pseudonym: str, now: datetime) -> None:
@@ -16,7 +17,7 @@ def lock_subject(session: Session, pseudonym: str, now: datetime) -> None:
     state always reflects the last event. (SQLite's BEGIN IMMEDIATE already
     serializes writers.)
     """
-    dialect = session.bind.dialect.name
+    dialect = dialect_name(session)
     row = {"pseudonym": pseudonym, "created_at": now}
     if dialect != "postgresql":
         session.execute(statements.add_subject(dialect), row)
