@@ -126,7 +126,9 @@ def gateway_env(url: str, secrets: Secrets, instance: Path) -> dict[str, str]:
         "GATEWAY_POLICY_DIR": str(ROOT / "policies"),
         "GATEWAY_LOG_LEVEL": "WARNING",
         "GATEWAY_TOKEN_TTL": str(24 * 3600),
-        "GATEWAY_ISSUER": f"http://{HOST}:{GATEWAY_PORT}",
+        # production requires an https issuer; the name only appears in tokens and metadata,
+        # the benchmark reaches the gateway on loopback over http
+        "GATEWAY_ISSUER": "https://gateway.bench.example",
     }
 
 
