@@ -135,7 +135,7 @@ def one_write(gw, i: int) -> None:
 
 def run_writes(gw, mode: str, writes: int, threads: int) -> dict:
     empty_log(gw)
-    gw.state.pop("audit_sealed_at", None)
+    gw.caches.audit_sealed_at = 0.0
     errors: list[BaseException] = []
 
     def worker(start: int, count: int) -> None:

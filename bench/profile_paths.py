@@ -151,11 +151,11 @@ def round_trips(gw, call) -> dict[str, Any]:
         hooks.append((engine, "begin", on_begin))
     for target, name, fn in hooks:
         event.listen(target, name, fn)
-    gw.state["audit_sealed_at"] = time.monotonic() + 3600  # no sealing in this one request
+    gw.caches.audit_sealed_at = time.monotonic() + 3600  # no sealing in this one request
     try:
         call()
     finally:
-        gw.state.pop("audit_sealed_at", None)
+        gw.caches.audit_sealed_at = 0.0
         for target, name, fn in hooks:
             event.remove(target, name, fn)
     pings = sum(1 for s in seen if s.startswith("(checkout: pre-ping"))
