@@ -18,6 +18,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    path: str = "/hooks"
 
     @property
     def json(self) -> dict:
@@ -65,7 +66,8 @@ class Receiver:
                 if 200 <= status < 300:
                     with receiver.lock:
                         receiver.received.append(Received(
-                            {k.lower(): v for k, v in self.headers.items()}, body, time.time()))
+                            {k.lower(): v for k, v in self.headers.items()}, body, time.time(),
+                            self.path))
                 answer = b"ok" if status < 400 else b"no"
                 try:
                     self.send_response(status)
@@ -85,13 +87,12 @@ class Receiver:
             self.server.shutdown()
             self.server.server_close()
 
-    def verified(self, secret: str) -> list[dict]:
-        """Every accepted body, each checked with the standardwebhooks library."""
+    def verified(self, secret: str, path: str | None = None) -> list[dict]:
+        """Every accepted body (posted to `path`, if given), each checked with the
+        standardwebhooks library (a bad signature raises)."""
         hook = Webhook(secret)
-        out = []
-        for r in list(self.received):
-            out.append(hook.verify(r.body, r.headers))
-        return out
+        return [hook.verify(r.body, r.headers) for r in list(self.received)
+                if path is None or r.path == path]
 
 
 def verifies(secret: str, received: Received) -> bool:

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from ..core.audit_chain import timestamp
 from ..core.policy import Policy
 from ..store.auth_models import Client
+from . import webhooks
 from .context import Gateway
 
 DPV_BASIS = {
@@ -55,7 +56,7 @@ def processing_records(gw: Gateway) -> dict[str, object]:
         recipients = [
             {"type": "client", "id": c.id, "name": c.name, "scopes": sorted(c.scopes)}
             for c in clients if p.id in (c.purposes or [])
-        ] + backends.get(p.id, [])
+        ] + backends.get(p.id, []) + webhooks.recipients(gw, p.id)
         activities.append({
             "purpose": p.id,
             "title": notice.title,

@@ -36,7 +36,8 @@ from .webhooks_http import Outcome, Sender
 
 log = structlog.get_logger(__name__)
 
-BATCH = 100
+ROUNDS_PER_BATCH = 4  # a batch is this many posts per sending thread
+LEASE_MARGIN = 10.0  # seconds beyond the longest a batch can take
 DISABLE_AFTER = timedelta(days=5)
 SWEEP_SECONDS = 60.0
 
@@ -58,14 +59,17 @@ class Stats:
 class Worker:
     """Deliveries for one process. `run` until `stop` is set; `drain` for tests and the CLI."""
 
-    def __init__(self, gw: Gateway, *, concurrency: int | None = None, batch: int = BATCH,
+    def __init__(self, gw: Gateway, *, concurrency: int | None = None, batch: int | None = None,
                  rand: Callable[[], float] = random.random, name: str | None = None):
         settings = gw.settings
         self.gw = gw
-        self.batch = batch
         self.concurrency = concurrency or settings.webhook_concurrency
+        self.batch = batch or self.concurrency * ROUNDS_PER_BATCH
         self.timeout = settings.webhook_timeout
-        self.lease = timedelta(seconds=2 * settings.webhook_timeout + 30)
+        # every post ends by its deadline, so a batch takes at most its rounds of posts: a row
+        # still leased after that belongs to a worker that died, and is claimed again
+        rounds = -(-self.batch // self.concurrency)
+        self.lease = timedelta(seconds=rounds * settings.webhook_timeout + LEASE_MARGIN)
         self.rand = rand
         self.name = name or f"worker-{os.getpid()}"
         self.sender = Sender(timeout=settings.webhook_timeout,
