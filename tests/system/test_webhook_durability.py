@@ -71,8 +71,8 @@ def _check_delivered(receiver: Receiver, secret: str, acknowledged: dict[str, li
 def test_sigkill_of_the_gateway_under_load_loses_no_event(database_url, tmp_path):
     instance = tmp_path / "instance"
     log = tmp_path / "gunicorn.log"
-    env = _env(database_url, instance, _free_port())
-    env["GATEWAY_WEBHOOK_POLL_MS"] = "100"
+    fast = {"GATEWAY_WEBHOOK_POLL_MS": "100", "GATEWAY_WEBHOOK_TIMEOUT": "2"}  # a short lease
+    env = _env(database_url, instance, _free_port()) | fast
     _flask(env, "db", "upgrade")
     prop = json.loads(_flask(env, "properties", "create", "--name", "Shop", "--origin", ORIGIN))
     banner = {"X-Property-Key": prop["property_key"], "Origin": ORIGIN}
@@ -110,8 +110,7 @@ def test_sigkill_of_the_gateway_under_load_loses_no_event(database_url, tmp_path
         total = sum(len(v) for v in acknowledged.values())
         assert total >= CLIENTS, f"too little load before the kill ({total})"
 
-        restarted = Server(_env(database_url, instance, _free_port()) | {"GATEWAY_WEBHOOK_POLL_MS": "100"},
-                           log)
+        restarted = Server(_env(database_url, instance, _free_port()) | fast, log)
         restarted.wait_ready()
         wanted = {r for receipts in acknowledged.values() for r in receipts}
 
