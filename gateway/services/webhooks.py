@@ -34,7 +34,7 @@ from ..store.db import Transaction
 from ..store.errors import StoreError
 from ..store.subjects import lock_subject
 from ..store.webhook_models import Webhook, WebhookDelivery
-from ..store.webhooks import WebhookRepository
+from ..store.webhooks import Subscriber, WebhookRepository
 from . import audit
 from . import webhooks_http as transport
 from .context import Gateway
@@ -83,8 +83,15 @@ def emit(gw: Gateway, session: Transaction, event_type: str, data: Mapping[str, 
     how many deliveries were queued."""
     if event_type not in hooks.EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
-    repo = WebhookRepository(session)
-    subscribers = [s for s in repo.subscribers() if event_type in s.events]
+    return _queue(gw, session, _subscribers(session, event_type), event_type, data, subject, at)
+
+
+def _subscribers(session: Transaction, event_type: str) -> list[Subscriber]:
+    return [s for s in WebhookRepository(session).subscribers() if event_type in s.events]
+
+
+def _queue(gw: Gateway, session: Transaction, subscribers: Sequence[Subscriber], event_type: str,
+           data: Mapping[str, Any], subject: str | None, at: datetime | None) -> int:
     if not subscribers:
         return 0
     at = at or gw.now()
@@ -104,7 +111,7 @@ def emit(gw: Gateway, session: Transaction, event_type: str, data: Mapping[str, 
                      "attempts": 0, "next_attempt_at": at, "last_attempt_at": None,
                      "finished_at": None, "response_status": None, "latency_ms": None,
                      "error": None, **_sealed(gw, message_id, body)})
-    repo.add_deliveries(rows)
+    WebhookRepository(session).add_deliveries(rows)
     return len(rows)
 
 
@@ -113,17 +120,20 @@ def consent_recorded(gw: Gateway, session: Transaction, actor: Actor, subject_id
                      receipt: Mapping[str, Any], now: datetime) -> int:
     """`consent.changed` for the purposes whose status a recorded set of choices moved
     (banner, API, GPC, TCF, erasure, linking: whatever recorded them)."""
+    subscribers = _subscribers(session, hooks.CONSENT_CHANGED)
+    if not subscribers:
+        return 0  # the one statement a change costs without a subscription
     found = hooks.changes(rules.states(gw.policy, before, now), rules.states(gw.policy, after, now))
     if not found:
         return 0
-    return emit(gw, session, hooks.CONSENT_CHANGED, {
+    return _queue(gw, session, subscribers, hooks.CONSENT_CHANGED, {
         "subject_id": subject_id,
         "changes": [c.as_dict() for c in found],
         "receipt_id": receipt["receipt_id"],
         "method": hooks.common_method(found, actor.method),
         "recorded_at": receipt["recorded_at"],
         "policy_version": receipt["policy_version"],
-    }, subject=subject_id, at=now)
+    }, subject_id, now)
 
 
 def subject_erased(gw: Gateway, session: Transaction, subject_id: str, now: datetime) -> int:

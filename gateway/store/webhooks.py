@@ -134,9 +134,10 @@ class WebhookRepository:
 
     def subscribers(self) -> list[Subscriber]:
         """The active subscriptions (every change that may be announced reads this)."""
+        # through the session's connection: no ORM work on a statement every change runs
+        rows = self.s.connection().execute(_active_subscribers())
         return [Subscriber(r.id, tuple(r.events or ()),
-                           tuple(r.purposes) if r.purposes is not None else None)
-                for r in self.s.execute(_active_subscribers())]
+                           tuple(r.purposes) if r.purposes is not None else None) for r in rows]
 
     def counts(self, webhook_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         """Deliveries per subscription and status."""
@@ -155,7 +156,7 @@ class WebhookRepository:
 
     def add_deliveries(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self.s.execute(_insert_deliveries(), rows)
+            self.s.connection().execute(_insert_deliveries(), rows)
 
     def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Claimed]:
         """Take up to `limit` due deliveries: count the attempt and hold them until
