@@ -22,6 +22,7 @@ from ..core.errors import FieldError
 from ..core.webhooks import address_blocked
 
 MAX_ANSWER_BYTES = 64 * 1024
+RESOLVED_TTL = 30.0  # seconds a checked answer of DNS is used again by one worker
 USER_AGENT = "ConsentGateway-Webhooks/1"
 
 
@@ -128,6 +129,23 @@ class Sender:
         self._local = threading.local()
         self._deadlines = _Deadlines()
         self._tls = ssl.create_default_context()
+        self._resolved: dict[tuple[str, int], tuple[float, str | None]] = {}
+        self._resolved_lock = threading.Lock()
+
+    def _address(self, host: str, port: int) -> str | None:
+        """The checked address of the host, asked of DNS again every RESOLVED_TTL seconds.
+        Raises AddressRefused."""
+        now = time.monotonic()
+        with self._resolved_lock:
+            found = self._resolved.get((host, port))
+        if found is not None and found[0] > now:
+            return found[1]
+        address = checked_address(host, port, self.allow_private)
+        with self._resolved_lock:
+            if len(self._resolved) > 1000:
+                self._resolved.clear()
+            self._resolved[(host, port)] = (now + RESOLVED_TTL, address)
+        return address
 
     def _connections(self) -> dict[tuple[str, str, int, str | None], http.client.HTTPConnection]:
         found = getattr(self._local, "connections", None)
@@ -165,7 +183,7 @@ class Sender:
         started = time.monotonic()
         scheme, host, port = _port(url)
         try:
-            address = checked_address(host, port, self.allow_private)
+            address = self._address(host, port)
         except AddressRefused as exc:
             return Outcome(None, 0, exc.reason)
         parts = urlsplit(url)

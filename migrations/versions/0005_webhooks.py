@@ -63,17 +63,14 @@ def upgrade() -> None:
     sa.Column('wrapped_key', sa.LargeBinary(), nullable=True),
     sa.Column('payload', sa.LargeBinary(), nullable=True),
     sa.ForeignKeyConstraint(['webhook_id'], ['webhooks.id'], name=op.f('fk_webhook_deliveries_webhook_id_webhooks'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries')),
-    sa.UniqueConstraint('message_id', name=op.f('uq_webhook_deliveries_message_id'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
     )
     op.create_index('ix_webhook_deliveries_due', 'webhook_deliveries', ['next_attempt_at'], unique=False, postgresql_where=sa.text("status IN ('pending', 'retrying')"), sqlite_where=sa.text("status IN ('pending', 'retrying')"))
-    op.create_index('ix_webhook_deliveries_log', 'webhook_deliveries', ['webhook_id', 'occurred_at'], unique=False)
     op.create_index('ix_webhook_deliveries_order', 'webhook_deliveries', ['webhook_id', 'ordering_key', 'id'], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index('ix_webhook_deliveries_order', table_name='webhook_deliveries')
-    op.drop_index('ix_webhook_deliveries_log', table_name='webhook_deliveries')
     op.drop_index('ix_webhook_deliveries_due', table_name='webhook_deliveries', postgresql_where=sa.text("status IN ('pending', 'retrying')"), sqlite_where=sa.text("status IN ('pending', 'retrying')"))
     op.drop_table('webhook_deliveries')
     op.drop_index(op.f('ix_webhooks_status'), table_name='webhooks')
