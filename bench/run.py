@@ -27,7 +27,9 @@ scenario, 10,000 subjects, 100,000 audit events), --only ENGINE, --skip-1m,
 a summary per scenario in latest.json, collapsed stacks in /tmp/cg-bench/profiles/),
 --app (another WSGI factory, to measure a candidate change), --sqlite-sync-writes N
 (consent writes per setting in the SQLite `synchronous` NORMAL-versus-FULL comparison of
-bench/bench_sqlite_sync.py, run after the engines; default 300, 0 skips it). Before each measurement
+bench/bench_sqlite_sync.py, run after the engines; default 300, 0 skips it), --webhook-writes N
+(consent writes per run in bench/bench_webhooks.py: writes with one webhook subscription against
+none, and one delivery worker's deliveries per second; default 200, 0 skips it). Before each measurement
 it waits (30 s at most, 240 s per run) for other processes to leave the cores alone,
 and every row records how busy the rest of the machine was.
 """
@@ -828,6 +830,9 @@ def main() -> None:
     parser.add_argument("--sqlite-sync-writes", type=int, default=300,
                         help="consent writes per setting in the SQLite synchronous NORMAL-versus-FULL "
                              "comparison (bench/bench_sqlite_sync.py; default 300; 0: skip)")
+    parser.add_argument("--webhook-writes", type=int, default=200,
+                        help="consent writes per run in the webhook comparison "
+                             "(bench/bench_webhooks.py; default 200; 0: skip)")
     parser.add_argument("--export-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     APP = args.app
@@ -883,6 +888,14 @@ def main() -> None:
         log("\n== SQLite: synchronous NORMAL versus FULL (consent writes, in-process) ==")
         results["sqlite_sync"] = bench_sqlite_sync.measure(args.sqlite_sync_writes)
         log(bench_sqlite_sync.table(results["sqlite_sync"]))
+    if args.webhook_writes:
+        import bench_webhooks
+
+        log("\n== webhooks: consent writes with one subscription against none; one worker's deliveries ==")
+        results["webhooks"] = bench_webhooks.measure(
+            args.webhook_writes, rounds=3 if quick else 5, deliveries=1000 if quick else 3000,
+            engines=tuple(e for e in ("sqlite", "postgresql") if args.only in (None, e)))
+        log(bench_webhooks.table(results["webhooks"]))
     log("\n== ceiling again (drift check) ==")
     results["ceiling"].append(bench_ceiling(load, "ceiling (again)"))
     results["elapsed_s"] = round(time.perf_counter() - started)

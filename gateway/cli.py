@@ -351,6 +351,8 @@ def demo_setup() -> None:
 
 
 def init_app(app: Flask) -> None:
+    from .cli_webhooks import webhooks_cli
+
     for group in (db_cli, policy_cli, properties_cli, clients_cli, keys_cli, audit_cli, subjects_cli,
-                  demo_cli, purge):
+                  demo_cli, purge, webhooks_cli):
         app.cli.add_command(group)

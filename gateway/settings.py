@@ -101,6 +101,22 @@ def _edge_settings(values: Mapping[str, Any], env: str) -> dict[str, Any]:
     }
 
 
+def _webhook_settings(values: Mapping[str, Any], env: str) -> dict[str, Any]:
+    """Webhooks (README, "Webhooks"): where subscriptions may point and how the worker runs."""
+    raw = values.get("GATEWAY_WEBHOOK_ALLOW_PRIVATE")
+    allow_private = _bool(raw) if raw not in (None, "") else env != "production"
+    worker = str(values.get("GATEWAY_WEBHOOK_WORKER") or "on").strip().lower()
+    return {
+        "webhook_allow_private": allow_private,
+        "webhook_worker": _choice(worker, "GATEWAY_WEBHOOK_WORKER", ("on", "off")) == "on",
+        "webhook_timeout": _whole(values, "GATEWAY_WEBHOOK_TIMEOUT", 10, 1, 60),
+        "webhook_concurrency": _whole(values, "GATEWAY_WEBHOOK_CONCURRENCY", 16, 1, 256),
+        "webhook_poll_ms": _whole(values, "GATEWAY_WEBHOOK_POLL_MS", 500, 10, 60000),
+        "webhook_retry_window_days": _whole(values, "GATEWAY_WEBHOOK_RETRY_WINDOW_DAYS", 7, 0, 90),
+        "webhook_log_days": _whole(values, "GATEWAY_WEBHOOK_LOG_DAYS", 30, 1, 3650),
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
@@ -134,6 +150,14 @@ class Settings:
     token_max_lock_seconds: int = 900
     rate_limits: Mapping[str, Limit] = field(default_factory=dict)
     metrics_token: str | None = field(default=None, repr=False)
+    # webhooks (_webhook_settings)
+    webhook_allow_private: bool = True
+    webhook_worker: bool = True
+    webhook_timeout: int = 10
+    webhook_concurrency: int = 16
+    webhook_poll_ms: int = 500
+    webhook_retry_window_days: int = 7
+    webhook_log_days: int = 30
     extra: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)  # for secrets the policy names
 
@@ -183,6 +207,7 @@ class Settings:
             audit_seal_interval=float(values.get("GATEWAY_AUDIT_SEAL_INTERVAL", 1.0)),
             **_demo_settings(values, values.get("GATEWAY_ENV", "development")),
             **_edge_settings(values, values.get("GATEWAY_ENV", "development")),
+            **_webhook_settings(values, values.get("GATEWAY_ENV", "development")),
             extra={k: v for k, v in (overrides or {}).items() if k.isupper()},
             environ={k: str(v) for k, v in values.items() if isinstance(v, str)},
         )

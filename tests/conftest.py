@@ -29,6 +29,8 @@ MASTER_KEY = base64.b64encode(b"m" * 32).decode()
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
+pytest_plugins = ["webhook_helpers"]  # receiver, subscribe, worker
+
 
 def _pg_unavailable(reason: str):
     if IN_CI:

@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
 from ..services import audit as audit_service
-from . import audit, consent, cors, decisions, errors, guard, meta, metrics, oauth, profiles, web
+from . import audit, consent, cors, decisions, errors, guard, meta, metrics, oauth, profiles, web, webhooks
 
 log = structlog.get_logger("gateway.http")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -120,3 +120,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(audit.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(webhooks.bp)

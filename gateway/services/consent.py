@@ -16,7 +16,7 @@ from ..security.tokens import new_id
 from ..store.consents import ConsentRepository
 from ..store.db import Transaction
 from ..store.errors import DuplicateKey
-from . import audit
+from . import audit, webhooks
 from .context import Gateway
 from .policy import ensure_stored
 
@@ -174,6 +174,7 @@ def record_in(
     version = ensure_stored(gw, s)
     repo.lock_subject(pseudonym, now)
     current = repo.records(pseudonym)
+    before = dict(current)
     receipt_id = new_id("rcpt")
     lines, entries = [], []
     for choice in choices:
@@ -218,6 +219,7 @@ def record_in(
          "receipt_id": receipt_id, "policy_version": version}
         for _value, record in entries
     ])
+    webhooks.consent_recorded(gw, s, actor, params["subject_id"], before, current, body, now)
     return body
 
 
@@ -256,6 +258,7 @@ def current_state(gw: Gateway, subject_id: str, *, history: bool = False) -> dic
         records = repo.records(pseudonym)
         events = repo.history(pseudonym) if history else None
     states = rules.states(gw.policy, records, now)
+    webhooks.noticed_at_read(gw, subject_id, pseudonym, records, states, now)
     result = {
         "subject_id": subject_id,
         "policy_version": gw.policy.version,

@@ -9,7 +9,7 @@ from ..core.policy import POLICY_FILES, Policy, parse_policy
 from ..core.taxonomy import fides_taxonomy
 from ..store.db import Transaction
 from ..store.policies import PolicyRepository
-from . import audit
+from . import audit, webhooks
 from .context import Gateway
 
 
@@ -47,6 +47,7 @@ def ensure_stored(gw: Gateway, session: Transaction) -> str:
     if repo.store(version=version, declared_version=gw.policy.declared_version,
                   content_hash=gw.policy.content_hash, files=gw.policy_files, loaded_at=now):
         audit.record(session, "policy.loaded", actor="system", at=now, policy_version=version)
+        webhooks.policy_changed(gw, session, version, now)
 
     def remember() -> None:
         gw.caches.policy_stored = version

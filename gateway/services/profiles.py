@@ -26,7 +26,7 @@ from ..store.db import Transaction
 from ..store.decisions import DecisionRepository
 from ..store.profiles import ProfileRepository, StoredKey
 from ..store.subjects import lock_subject
-from . import audit
+from . import audit, webhooks
 from .consent import current_state, granted_since, record_erasure
 from .context import Gateway
 
@@ -231,6 +231,7 @@ def erase_subject(gw: Gateway, actor: Actor, subject_id: str) -> dict:
         audit.record(s, "subject.erased", actor=actor, at=now, subject=pseudonym,
                      values_deleted=values, decisions_deleted=decisions, data_key="destroyed",
                      receipt_id=receipt["receipt_id"] if receipt else None)
+        webhooks.subject_erased(gw, s, subject_id, now)
     return {"subject_id": subject_id, "erased_at": _iso(now)}
 
 

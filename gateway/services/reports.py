@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..core.audit_chain import timestamp
 from ..core.policy import Policy
 from ..store.reports import ReportRepository
+from . import webhooks
 from .context import Gateway
 
 DPV_BASIS = {
@@ -52,7 +53,7 @@ def processing_records(gw: Gateway) -> dict[str, object]:
         recipients = [
             {"type": "client", "id": c.id, "name": c.name, "scopes": sorted(c.scopes)}
             for c in clients if p.id in c.purposes
-        ] + backends.get(p.id, [])
+        ] + backends.get(p.id, []) + webhooks.recipients(gw, p.id)
         activities.append({
             "purpose": p.id,
             "title": notice.title,

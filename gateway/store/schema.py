@@ -5,7 +5,13 @@ Importing this module loads every model module, so `metadata` is complete.
 
 from __future__ import annotations
 
-from . import auth_models, limit_models, models, profile_models  # noqa: F401  (their tables join metadata)
+from . import (  # noqa: F401  (their tables join metadata)
+    auth_models,
+    limit_models,
+    models,
+    profile_models,
+    webhook_models,
+)
 from .base import Base
 
 metadata = Base.metadata

@@ -57,10 +57,28 @@ ROWS = [
     Row("GET", "/v1/decisions/{decision_id}/explanation?locale=de", "decision:read", None, None),
     Row("GET", "/v1/reports/consent-rates?days=30", "audit:read", None, None),
     Row("GET", "/v1/audit/recent?limit=5", "audit:read", None, None),
+    Row("POST", "/v1/webhooks", "webhooks:manage", {"url": "http://127.0.0.1:9/hook",
+                                                    "events": ["consent.changed"]}, None),
+    Row("GET", "/v1/webhooks", "webhooks:manage", None, None),
+    # {webhook_id} is replaced by a new subscription, {delivery_id} by a failed delivery of it
+    Row("GET", "/v1/webhooks/{webhook_id}", "webhooks:manage", None, None),
+    Row("PATCH", "/v1/webhooks/{webhook_id}", "webhooks:manage", {"description": "CRM"}, None),
+    Row("DELETE", "/v1/webhooks/{webhook_id}", "webhooks:manage", None, None),
+    Row("POST", "/v1/webhooks/{webhook_id}/rotate-secret", "webhooks:manage", None, None),
+    Row("GET", "/v1/webhooks/{webhook_id}/deliveries", "webhooks:manage", None, None),
+    Row("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry", "webhooks:manage", None,
+        None),
+    Row("POST", "/v1/webhooks/{webhook_id}/replay", "webhooks:manage",
+        {"since": "2026-01-01T00:00:00Z"}, None),
 ]
 PURPOSE_ROWS = [r for r in ROWS if r.purpose]
 OTHER_SCOPE = {s: "audit:read" if s != "audit:read" else "consent:read" for s in clients.SCOPES}
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def _concrete(path: str) -> str:
+    """The path without its query, with made-up ids in place of the placeholders."""
+    return path.split("?")[0].replace("{webhook_id}", "whk_x").replace("{delivery_id}", "dlv_1")
 
 
 def _id(row: Row) -> str:
@@ -69,7 +87,7 @@ def _id(row: Row) -> str:
 
 def routed(app, row: Row) -> bool:
     try:
-        app.url_map.bind("localhost").match(row.path.split("?")[0], method=row.method)
+        app.url_map.bind("localhost").match(_concrete(row.path), method=row.method)
     except HTTPException:
         return False
     return True
@@ -84,6 +102,12 @@ def call(client, row: Row, headers: dict | None = None):
         gw = client.application.extensions["gateway"]
         made = decisions.decide(gw, Actor(kind="cli", id="cli"), subject_id="u-1", placement="homepage_hero")
         path = path.replace("{decision_id}", made["decision_id"])
+    if "{webhook_id}" in path:
+        from webhook_helpers import failed_delivery
+
+        gw = client.application.extensions["gateway"]
+        webhook_id, delivery_id = failed_delivery(gw)
+        path = path.replace("{webhook_id}", webhook_id).replace("{delivery_id}", delivery_id)
     return client.open(path, method=row.method, json=row.body, headers=headers or {})
 
 
@@ -118,7 +142,7 @@ def test_the_table_covers_every_protected_route(app):
     covered = set()
     for row in ROWS:
         assert routed(app, row), f"{row.method} {row.path} is in the table but not a route of the app"
-        endpoint, _ = adapter.match(row.path.split("?")[0], method=row.method)
+        endpoint, _ = adapter.match(_concrete(row.path), method=row.method)
         covered.add((row.method, endpoint, row.scope))
     for rule in app.url_map.iter_rules():
         scope = getattr(app.view_functions[rule.endpoint], "required_scope", None)
@@ -283,7 +307,7 @@ def test_correct_token_is_accepted(client, creds, token_for, auth, row):
 
 @rows
 def test_property_key_works_only_where_allowed(app, client, banner, row):
-    endpoint, _ = app.url_map.bind("localhost").match(row.path.split("?")[0], method=row.method)
+    endpoint, _ = app.url_map.bind("localhost").match(_concrete(row.path), method=row.method)
     r = call(client, row, banner)
     if app.view_functions[endpoint].property_ok:
         assert 200 <= r.status_code < 300, r.json

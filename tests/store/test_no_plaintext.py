@@ -132,8 +132,13 @@ def logs(app, capsys):
 
 
 def test_no_plaintext_value_or_subject_id_in_the_database(client, gw, banner, service, logs,
-                                                          numeric_control):
+                                                          numeric_control, receiver):
     configure_logging("DEBUG", json_lines=True)  # as talkative as the gateway gets, into capsys
+    from gateway.services import webhooks
+    from gateway.services.webhooks_worker import Worker
+
+    # a subscription: every change below also waits in the outbox, with the raw subject id
+    webhooks.create(gw, "cli", {"url": receiver.url, "events": ["consent.changed", "subject.erased"]})
     mark = uuid.uuid4().hex[:12]
     subject = f"marker-subject-{mark}"
     control = f"control-in-the-clear-{mark}"
@@ -184,6 +189,23 @@ def test_no_plaintext_value_or_subject_id_in_the_database(client, gw, banner, se
     assert where(gw.pseudonymize(subject), written)  # and the subject's rows are there
     for marker in [*markers, f"marker-refused-{mark}", f"marker-n-{mark}"]:
         assert where(marker, written, dialect) == [], f"{marker!r} is stored in the clear"
+
+    # the outbox holds the raw subject id only encrypted, and forgets it once delivered
+    with gw.db.engine.connect() as conn:
+        waiting = [bytes(v) for v in conn.execute(sa.text(
+            "SELECT payload FROM webhook_deliveries WHERE payload IS NOT NULL")).scalars()]
+    assert waiting, "the consent write left nothing in the outbox"
+    assert all(where(blob, raw_database(gw, checkpointed_only=True)) for blob in waiting)
+    worker = Worker(gw)
+    try:
+        worker.drain()
+    finally:
+        worker.close()
+    assert receiver.received and all(r.json["data"]["subject_id"] == subject for r in receiver.received)
+    delivered = raw_database(gw, checkpointed_only=True)
+    for blob in waiting:
+        assert where(blob, delivered) == [], "a delivered body remains in the outbox"
+    assert where(subject, delivered, dialect) == []
 
     # what erasure must remove: the subject's ciphertexts and wrapped data key, seen by the scan now
     with gw.db.engine.connect() as conn:

@@ -31,6 +31,7 @@ SCOPES = (
     "profile:read",
     "decision:write",
     "decision:read",
+    "webhooks:manage",
     "audit:read",
     "subject:export",
     "subject:erase",

@@ -97,6 +97,11 @@
     $('sign-out').hidden = false;
     $('sign-in').hidden = true;
     $('app').hidden = false;
+    if (session.scopes.indexOf('webhooks:manage') >= 0) {
+      guard('webhooks-error', loadWebhooks)();
+    } else {
+      $('webhooks-error').textContent = 'This client lacks webhooks:manage: no subscriptions or deliveries.';
+    }
     if (session.scopes.indexOf('audit:read') < 0) {
       $('rates-error').textContent = 'This client lacks audit:read: no rates, events, exports or report.';
       return;
@@ -120,6 +125,11 @@
     $('report-open').hidden = true;
     clear($('subject-result'));
     clear($('export-result'));
+    clear($('webhooks-table').tBodies[0]);
+    clear($('deliveries-table').tBodies[0]);
+    $('deliveries-box').hidden = true;
+    $('deliveries-title').hidden = true;
+    $('webhooks-error').textContent = '';
     $('client-id').focus();
   }
 
@@ -638,6 +648,68 @@
     $('report-frame').hidden = false;
     $('report-open').href = reportUrl;
     $('report-open').hidden = false;
+  }
+
+  // -- webhooks ------------------------------------------------------------------------------
+
+  var shownWebhook = null;
+
+  function cell(text, className) { return el('td', {text: text === null || text === undefined ? '—' : String(text), className: className || ''}); }
+
+  async function loadWebhooks() {
+    var result = await apiJson('/v1/webhooks');
+    var body = $('webhooks-table').tBodies[0];
+    clear(body);
+    if (!result.webhooks.length) {
+      body.appendChild(el('tr', {}, [el('td', {colspan: '8', className: 'pending', text: 'No subscription yet.'})]));
+    }
+    result.webhooks.forEach(function (w) {
+      var counts = w.deliveries || {};
+      var show = el('button', {type: 'button', className: 'secondary', 'data-webhook': w.webhook_id,
+                               text: 'Deliveries'});
+      show.addEventListener('click', function () { shownWebhook = w; guard('webhooks-error', loadDeliveries)(); });
+      var status = w.status + (w.disabled_reason ? ' (' + w.disabled_reason + ')' : '');
+      body.appendChild(el('tr', {'data-webhook': w.webhook_id}, [
+        el('td', {}, [el('strong', {text: w.description || w.url}), el('br'), el('small', {className: 'mono', text: w.url})]),
+        cell(w.events.join(', ')), cell(w.purposes ? w.purposes.join(', ') : 'all'),
+        cell(status, w.status === 'active' ? (w.failing_since ? 'warn' : 'ok') : 'fail'),
+        cell(counts.delivered), cell((counts.pending || 0) + (counts.retrying || 0)),
+        cell(counts.failed, counts.failed ? 'fail' : ''), el('td', {}, [show])
+      ]));
+    });
+  }
+
+  async function loadDeliveries() {
+    if (!shownWebhook) { return; }
+    var result = await apiJson('/v1/webhooks/' + encodeURIComponent(shownWebhook.webhook_id) + '/deliveries?limit=200');
+    $('deliveries-title').textContent = 'Deliveries to ' + (shownWebhook.description || shownWebhook.url) + ' (failed first)';
+    $('deliveries-title').hidden = false;
+    $('deliveries-box').hidden = false;
+    var body = $('deliveries-table').tBodies[0];
+    clear(body);
+    if (!result.deliveries.length) {
+      body.appendChild(el('tr', {}, [el('td', {colspan: '8', className: 'pending', text: 'No delivery yet.'})]));
+    }
+    result.deliveries.forEach(function (d) {
+      var action = el('td', {});
+      if (d.retryable) {
+        var retry = el('button', {type: 'button', 'data-delivery': d.delivery_id, text: 'Retry'});
+        retry.addEventListener('click', guard('webhooks-error', async function () {
+          retry.disabled = true;
+          await apiJson('/v1/webhooks/' + encodeURIComponent(d.webhook_id) + '/deliveries/' +
+                        encodeURIComponent(d.delivery_id) + '/retry', {method: 'POST'});
+          await loadDeliveries();
+          await loadWebhooks();
+        }));
+        action.appendChild(retry);
+      }
+      body.appendChild(el('tr', {'data-delivery': d.delivery_id, 'data-status': d.status}, [
+        cell(d.status, d.status === 'failed' ? 'fail' : d.status === 'delivered' ? 'ok' : 'warn'),
+        cell(d.event_type), cell(d.occurred_at), cell(d.attempts),
+        cell(d.response_status !== null ? d.response_status : d.error),
+        cell(d.latency_ms !== null ? d.latency_ms + ' ms' : null), cell(d.next_attempt_at), action
+      ]));
+    });
   }
 
   // -- wiring -------------------------------------------------------------------------------
