@@ -240,18 +240,20 @@ def _check(gw: Gateway, values: Mapping[str, Any], *, partial: bool) -> dict[str
         out["url"] = url
     if "events" in values or not partial:
         events = values.get("events")
-        errors += hooks.event_problems(events)
-        out["events"] = list(dict.fromkeys(events)) if isinstance(events, list) else events
+        problems = hooks.event_problems(events)
+        errors += problems
+        out["events"] = list(dict.fromkeys(events)) if not problems else events
     if "purposes" in values:
         purposes = values.get("purposes")
         if purposes is not None:
             if not isinstance(purposes, list) or not purposes:
                 errors.append(FieldError("purposes", "a non-empty list of purposes, or null for all"))
             else:
-                errors += [FieldError(f"purposes[{i}]", f"unknown purpose {p!r}")
+                unknown = [FieldError(f"purposes[{i}]", f"unknown purpose {str(p)[:70]!r}")
                            for i, p in enumerate(purposes)
                            if not isinstance(p, str) or gw.policy.purpose(p) is None]
-                purposes = list(dict.fromkeys(purposes)) if not errors else purposes
+                errors += unknown
+                purposes = list(dict.fromkeys(purposes)) if not unknown else purposes
         out["purposes"] = purposes
     elif not partial:
         out["purposes"] = None

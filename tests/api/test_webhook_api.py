@@ -151,3 +151,17 @@ def test_the_secret_is_stored_wrapped(client, dpo, gw):
     assert all(__import__("base64").b64decode(raw) not in bytes(v) for v in row.values()
                if isinstance(v, bytes | memoryview))
     assert outbox(gw) == []
+
+
+@pytest.mark.parametrize("body", [
+    {"url": "http://127.0.0.1:9/", "events": [{"a": 1}]},
+    {"url": "http://127.0.0.1:9/", "events": [["consent.changed"]]},
+    {"url": "http://127.0.0.1:9/", "events": ["consent.changed"], "purposes": [{"a": 1}]},
+    {"url": {"a": 1}, "events": ["consent.changed"]},
+])
+def test_values_of_the_wrong_kind_are_422_not_500(client, dpo, body):
+    r = client.post("/v1/webhooks", json=body, headers=dpo)
+    assert r.status_code == 422, r.json
+    webhook_id = create(client, dpo).json["webhook_id"]
+    r = client.patch(f"/v1/webhooks/{webhook_id}", json=body, headers=dpo)
+    assert r.status_code == 422, r.json
