@@ -242,7 +242,7 @@ def _check(gw: Gateway, values: Mapping[str, Any], *, partial: bool) -> dict[str
         events = values.get("events")
         problems = hooks.event_problems(events)
         errors += problems
-        out["events"] = list(dict.fromkeys(events)) if not problems else events
+        out["events"] = list(dict.fromkeys(events)) if not problems and isinstance(events, list) else events
     if "purposes" in values:
         purposes = values.get("purposes")
         if purposes is not None:
